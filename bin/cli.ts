@@ -1,0 +1,57 @@
+// What every program shares: --version, usage errors as one line with exit 2, runtime failures
+// with exit 1 (DESIGN.md, Conventions).
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+export const VERSION: string = pkg.version;
+
+/** An error a program reports as one line; exit 2 for usage/configuration, 1 for runtime. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT_USAGE) {
+    super(message);
+  }
+}
+
+export function program(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError(false);
+}
+
+/** Parses and runs a commander program; maps every failure to one line and an exit code. */
+export async function run(name: string, cmd: Command, argv: string[]): Promise<number> {
+  try {
+    await cmd.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version arrive here as "errors" with exit code 0.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_RUNTIME;
+  }
+}
+
+/** Parses an integer option with a range, naming the option in the error. */
+export function intOption(flag: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(v) || !Number.isInteger(n) || n < min || n > max) {
+      throw new CliError(`${flag}: '${v}' is not an integer in ${min}..${max}`);
+    }
+    return n;
+  };
+}
