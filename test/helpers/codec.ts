@@ -3,10 +3,11 @@ import fc from 'fast-check';
 import type { Codec } from '../../codec/contract.js';
 import { WireError } from '../../codec/wire-error.js';
 
-interface Tap {
-  same(found: unknown, wanted: unknown, msg?: string): void;
-  equal(found: unknown, wanted: unknown, msg?: string): void;
-  ok(v: unknown, msg?: string): void;
+/** The part of tap's Test these helpers use (message required, so tap's own Test type fits). */
+export interface Tap {
+  same(found: unknown, wanted: unknown, msg: string): unknown;
+  equal(found: unknown, wanted: unknown, msg: string): unknown;
+  ok(v: unknown, msg: string): unknown;
 }
 
 const SENTINEL = 0xa5;
