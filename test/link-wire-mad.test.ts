@@ -1,5 +1,11 @@
 // MAD, SA (PathRecord, MCMemberRecord) and CM codecs: link/wire/mad.ts, sa.ts, path-record.ts,
 // mc-member-record.ts, cm.ts.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeIbPacket } from '../link/wire/ib-packet.js';
+import { LINKTYPE_USER0, PcapWriter, TSHARK_USER0_INFINIBAND_ARGS } from '../link/wire/pcap.js';
 import t from 'tap';
 import fc from 'fast-check';
 import * as H from './helpers/codec.js';
@@ -517,4 +523,47 @@ t.test('encode refuses records no decode could produce', (t) => {
   throwsWire(t, () => mad.decode(V.mcJoin, 0.5), 'TRUNCATED', 'baseVersion', 'a fractional offset is refused, not a RangeError');
   throwsWire(t, () => cmMessageMad(1n, { kind: 'other', body: Buffer.alloc(232) }), 'INVALID_RECORD', 'attributeId');
   t.end();
+});
+
+// The MAD vectors as they cross the wire: UD SEND_ONLY to QP1 (GSI, Q_Key 0x80010000, IPOIB-FACTS
+// §2.1), in raw IB frames that tshark must dissect as SA and CM MADs with the fields we put in.
+t.test('MAD vectors in raw IB frames decode in tshark', async (t) => {
+  const frame = (madBytes: Buffer, slid: number, dlid: number): Buffer => encodeIbPacket({
+    lrh: { vl: 0, sl: 0, resv2: 0, dlid, resv5: 0, slid },
+    bth: { opcode: 0x64, se: false, migReq: false, pkey: 0xffff, fecn: false, becn: false, resv6: 0, destQp: 1,
+      ackReq: false, resv7: 0, psn: 0 },
+    deth: { qkey: 0x80010000, resv8: 0, srcQp: 1 },
+    payload: madBytes,
+  });
+  const frames = [frame(V.mcJoin, 2, 1), frame(V.mcJoinResp, 1, 2), frame(V.prQuery, 2, 1), frame(V.prResp, 1, 2),
+    frame(V.cmReq, 2, 3), frame(V.cmRep, 3, 2)];
+  const w = new PcapWriter(LINKTYPE_USER0);
+  const dir = mkdtempSync(join(tmpdir(), 'mad-pcap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'mads.pcap');
+  writeFileSync(file, Buffer.concat([w.fileHeader(), ...frames.map((f, i) => w.record(1_764_000_000 + i, f))]));
+  const fields = ['frame.protocols', '_ws.malformed', 'infiniband.mad.method', 'infiniband.mad.attributeid',
+    'infiniband.mcmemberrecord.mgid', 'infiniband.mcmemberrecord.mlid', 'infiniband.mcmemberrecord.joinstate',
+    'infiniband.pathrecord.dlid', 'infiniband.cm.req.localqpn'];
+  const r = spawnSync(process.env['TSHARK'] ?? 'tshark', [...TSHARK_USER0_INFINIBAND_ARGS, '-r', file, '-T', 'fields',
+    '-E', 'separator=/t', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error !== undefined && process.env['SKIP_TSHARK'] === '1') {
+    t.pass('tshark checks', { skip: 'tshark not found and SKIP_TSHARK=1' });
+    return;
+  }
+  t.equal(r.status, 0, `tshark ran (${r.stderr.trim()})`);
+  const rows = r.stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  t.equal(rows.length, frames.length, 'one row per frame');
+  for (const [i, row] of rows.entries()) {
+    t.match(row[0], /^user_dlt:infiniband/, `frame ${i + 1} dissected as InfiniBand`);
+    t.equal(row[1], '', `frame ${i + 1} not malformed`);
+  }
+  t.same(rows.map((x) => x[2]), ['0x02', '0x81', '0x01', '0x81', '0x03', '0x03'], 'methods: Set, GetResp, Get, GetResp, Send, Send');
+  t.same(rows.map((x) => x[3]), ['0x0038', '0x0038', '0x0035', '0x0035', '0x0010', '0x0013'],
+    'attributes: MCMemberRecord, PathRecord, CM REQ, CM REP');
+  t.equal(rows[0]![4], 'ff12:401b:ffff::ffff:ffff', 'the join names the IPv4 broadcast MGID');
+  t.equal(rows[1]![5], '0xc000', 'OpenSM answers with MLID 0xC000');
+  t.equal(rows[0]![6], '0x01', 'full-member join');
+  t.ok(rows[3]![7] !== '', `PathRecord response carries a DLID (${rows[3]![7]})`);
+  t.ok(rows[4]![8] !== '', `CM REQ carries the local QPN (${rows[4]![8]})`);
 });
