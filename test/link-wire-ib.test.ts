@@ -4,7 +4,6 @@ import t from 'tap';
 import fc from 'fast-check';
 import zlib from 'node:zlib';
 import * as H from './helpers/codec.js';
-import type { Codec } from '../codec/contract.js';
 import { WireError } from '../codec/wire-error.js';
 import { decodeLrh, encodeLrh, lrh, type Lrh } from '../link/wire/lrh.js';
 import { decodeGrh, encodeGrh, grh, type Grh } from '../link/wire/grh.js';
@@ -28,14 +27,7 @@ import {
 } from '../link/wire/ib-address.js';
 import { decodeLrhBthWithLayout } from '../bench/wire-ib.bench.js';
 
-// test/helpers/codec.ts types `t` as an interface with `msg?: string`, which tap 21's own types reject
-// under exactOptionalPropertyTypes; these pass-throughs only cast (reported to the lead).
-type HelperTap = Parameters<typeof H.roundTrip>[0];
-const roundTrip = <T>(t: object, c: Codec<T>, v: T, label?: string): Buffer => H.roundTrip(t as HelperTap, c, v, label);
-const fuzzDecode = <T>(t: object, c: Codec<T>, good: Buffer, opts?: { runs?: number }): void =>
-  H.fuzzDecode(t as HelperTap, c, good, opts);
-const throwsWire = (t: object, fn: () => unknown, code: string, field?: string, msg?: string): void =>
-  H.throwsWire(t as HelperTap, fn, code, field, msg);
+const { roundTrip, fuzzDecode, throwsWire } = H;
 const hex = H.hex;
 
 // Output of test/vectors/ib_headers.py (Python struct + zlib.crc32 + a bitwise CRC-16, built from the bit

@@ -25,13 +25,7 @@ import {
 } from '../link/wire/icmp.js';
 import type { Codec } from '../codec/contract.js';
 
-// test/helpers/codec.ts types its `t` as an interface whose optional `msg` tap 21's types reject
-// under exactOptionalPropertyTypes; these pass-throughs only cast (reported to the lead).
-type HelperTap = Parameters<typeof H.roundTrip>[0];
-const roundTrip = <T>(t: object, c: Codec<T>, v: T, label?: string): Buffer => H.roundTrip(t as HelperTap, c, v, label);
-const fuzzDecode = <T>(t: object, c: Codec<T>, good: Buffer): void => H.fuzzDecode(t as HelperTap, c, good);
-const throwsWire = (t: object, fn: () => unknown, code: string, field?: string, msg?: string): void =>
-  H.throwsWire(t as HelperTap, fn, code, field, msg);
+const { roundTrip, fuzzDecode, throwsWire } = H;
 const hex = H.hex;
 
 // Output of `/usr/bin/python3 test/vectors/ip_layers.py` (scapy 2.5.0), pasted verbatim.

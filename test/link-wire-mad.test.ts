@@ -10,7 +10,6 @@ import t from 'tap';
 import fc from 'fast-check';
 import * as H from './helpers/codec.js';
 import { hex } from './helpers/codec.js';
-import type { Codec } from '../codec/contract.js';
 import { WireError } from '../codec/wire-error.js';
 import {
   mad, madHeader, madStatusInvalidField, madStatusIsBusy, madStatusKind, responseMethod, isResponseMethod,
@@ -171,12 +170,7 @@ const V = {
   `),
 };
 
-// tap's Test type does not match the helpers' structural Tap (msg?: string vs tap's rest tuples).
-type HelperTap = Parameters<typeof H.roundTrip>[0];
-const roundTrip = <T>(t: object, c: Codec<T>, v: T, label?: string): Buffer => H.roundTrip(t as HelperTap, c, v, label);
-const fuzzDecode = <T>(t: object, c: Codec<T>, good: Buffer, opts?: { runs?: number }): void => H.fuzzDecode(t as HelperTap, c, good, opts);
-const throwsWire = (t: object, fn: () => unknown, code: string, field?: string, msg?: string): void =>
-  H.throwsWire(t as HelperTap, fn, code, field, msg);
+const { roundTrip, fuzzDecode, throwsWire } = H;
 
 const GID_A = hex('fe80 0000 0000 0000 0002 c903 0000 0001');
 const GID_B = hex('fe80 0000 0000 0000 0002 c903 0000 0002');

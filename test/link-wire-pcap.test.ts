@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as H from './helpers/codec.js';
-import type { Codec } from '../codec/contract.js';
 import {
   decodeIpoibPseudoHeader, encodeIpoibPseudoHeader, IPOIB_PSEUDO_HEADER_LENGTH, ipoibPseudoHeader, LINKTYPE_INFINIBAND,
   LINKTYPE_IPOIB, LINKTYPE_USER0, PCAP_DEFAULT_SNAPLEN, PcapWriter, TSHARK_USER0_INFINIBAND_ARGS,
@@ -22,13 +21,7 @@ import { decodeIpv4, encodeIpv4, encodeIpv4Header, IP_PROTO_ICMP, IP_PROTO_UDP, 
 import { encodeUdpHeader, UDP_HEADER_LENGTH } from '../link/wire/udp.js';
 import { encodeIcmp, fragmentationNeeded, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../link/wire/icmp.js';
 
-// test/helpers/codec.ts types `t` in a way tap 21's types reject under exactOptionalPropertyTypes;
-// these pass-throughs only cast (reported to the lead).
-type HelperTap = Parameters<typeof H.roundTrip>[0];
-const roundTrip = <T>(t: object, c: Codec<T>, v: T, label?: string): Buffer => H.roundTrip(t as HelperTap, c, v, label);
-const fuzzDecode = <T>(t: object, c: Codec<T>, good: Buffer): void => H.fuzzDecode(t as HelperTap, c, good);
-const throwsWire = (t: object, fn: () => unknown, code: string, field?: string, msg?: string): void =>
-  H.throwsWire(t as HelperTap, fn, code, field, msg);
+const { roundTrip, fuzzDecode, throwsWire } = H;
 const hex = H.hex;
 
 // Output of `/usr/bin/python3 test/vectors/ip_layers.py` (scapy 2.5.0), the vectors this file uses.
