@@ -9,7 +9,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 // Bottom to top. `codec` is the contract shared by link/wire and protocol (WireError, checked reads):
 // protocol and link never import each other; server and client never import each other.
-const LINK = ['link/wire', 'link/fabric', 'link/verbs', 'link/ipoib', 'link/ha'];
+// link/kernel: the DatagramEndpoint on the kernel's UDP sockets (node:dgram), beside the IPoIB one.
+const LINK = ['link/wire', 'link/fabric', 'link/verbs', 'link/ipoib', 'link/ha', 'link/kernel'];
 export const ALLOWED: Record<string, string[]> = {
   'codec': [],
   'link/wire': ['codec'],
@@ -17,6 +18,7 @@ export const ALLOWED: Record<string, string[]> = {
   'link/verbs': ['codec', 'link/wire', 'link/fabric'],
   'link/ipoib': ['codec', 'link/wire', 'link/fabric', 'link/verbs'],
   'link/ha': ['codec', ...LINK.slice(0, 4)],
+  'link/kernel': ['codec', 'link/wire', 'link/ipoib'],
   'protocol': ['codec'],
   'lease-db': ['codec', 'protocol'],
   'server': ['codec', 'protocol', 'lease-db', ...LINK],
