@@ -1,0 +1,188 @@
+// Time for the fabric and everything above it: one interface, two clocks. Tests and large
+// simulations use VirtualScheduler (timers run in virtual time, deterministically, in the order
+// they are due); daemons use RealScheduler. Nothing in link/fabric or link/verbs reads the wall
+// clock or calls setTimeout directly.
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Scheduler {
+  /** Milliseconds since an arbitrary origin. */
+  now(): number;
+  /** Runs fn once, delayMs from now (0 = as soon as the current work is done). */
+  setTimer(delayMs: number, fn: () => void): Timer;
+}
+
+interface Entry {
+  at: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * A binary heap of timers ordered by (due time, creation order). Time moves only when a test
+ * calls advance(), runUntilIdle() or run(); timers due at the same time run in creation order.
+ */
+export class VirtualScheduler implements Scheduler {
+  private t: number;
+  private seq = 0;
+  private readonly heap: Entry[] = [];
+
+  constructor(startMs = 0) {
+    this.t = startMs;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(delayMs: number, fn: () => void): Timer {
+    const e: Entry = { at: this.t + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
+    this.push(e);
+    return { cancel: () => { e.cancelled = true; } };
+  }
+
+  /** Number of timers not yet run or cancelled. */
+  get pending(): number {
+    return this.heap.reduce((n, e) => n + (e.cancelled ? 0 : 1), 0);
+  }
+
+  /** Due time of the next live timer, or undefined. */
+  nextDue(): number | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    return this.heap[0]?.at;
+  }
+
+  /** Runs every timer due at or before now (including ones they schedule for now). Returns how many ran. */
+  runDue(): number {
+    let n = 0;
+    for (;;) {
+      const next = this.nextDue();
+      if (next === undefined || next > this.t) return n;
+      const e = this.pop()!;
+      e.fn();
+      n++;
+    }
+  }
+
+  /** Moves time forward by ms, running timers in due order at their due times. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.nextDue();
+      if (next === undefined || next > end) break;
+      this.t = Math.max(this.t, next);
+      this.runDue();
+    }
+    this.t = end;
+  }
+
+  /** Jumps from timer to timer until none is left (bounded by maxMs of virtual time). */
+  runUntilIdle(maxMs = 3_600_000): void {
+    const end = this.t + maxMs;
+    for (;;) {
+      const next = this.nextDue();
+      if (next === undefined || next > end) return;
+      this.t = Math.max(this.t, next);
+      this.runDue();
+    }
+  }
+
+  /**
+   * Drives virtual time until promise settles: lets pending promise callbacks run, runs due
+   * timers, and jumps to the next timer when nothing else can happen. Rejects if the promise can
+   * never settle (no timers left) or maxMs of virtual time pass.
+   */
+  async run<T>(promise: Promise<T>, maxMs = 3_600_000): Promise<T> {
+    let settled = false;
+    const watched = promise.finally(() => { settled = true; });
+    watched.catch(() => undefined);
+    const end = this.t + maxMs;
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (settled) return watched;
+      if (this.runDue() > 0) continue;
+      const next = this.nextDue();
+      if (next === undefined || next > end) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (settled) return watched;
+        throw new Error(`VirtualScheduler.run: promise still pending at t=${this.t} ms and no timer left`);
+      }
+      this.t = next;
+    }
+  }
+
+  private push(e: Entry): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): Entry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** Wall-clock time for daemons and benchmarks. */
+export class RealScheduler implements Scheduler {
+  now(): number {
+    return performance.now();
+  }
+
+  setTimer(delayMs: number, fn: () => void): Timer {
+    if (delayMs <= 0) {
+      const h = setImmediate(fn);
+      return { cancel: () => clearImmediate(h) };
+    }
+    const h = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(h) };
+  }
+}
+
+/** Seeded randomness (mulberry32): every fault and retry jitter draws from one of these. */
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+}
+
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return {
+    next(): number {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
+}
