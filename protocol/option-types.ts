@@ -357,9 +357,13 @@ export function parseHex(text: string, def: OptionDef): Buffer {
   return Buffer.from(digits, 'hex');
 }
 
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Colon hex ("ff:00:02"); on the server's per-packet path (identity keys), hence the table. */
 export function formatHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (i === 0 ? '' : ':') + b[i]!.toString(16).padStart(2, '0');
+  if (b.length === 0) return '';
+  let s = HEX_BYTE[b[0]!]!;
+  for (let i = 1; i < b.length; i++) s += ':' + HEX_BYTE[b[i]!]!;
   return s;
 }
 
