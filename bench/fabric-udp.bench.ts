@@ -1,0 +1,192 @@
+// UD through the UDP fabric daemon (issue 3): messages/s and p50/p99 latency for 64 B and 2 KB
+// payloads, each process on its own (daemon, ipoib-perf server, this process as the client), next
+// to raw node:dgram loopback between two processes measured in the same run — the physical limit
+// of this design, since every UD message crosses the loopback twice (host -> daemon -> host).
+// Target (issue 3): fabric messages/s >= 0.5x raw dgram datagrams/s.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { clientBw, clientLat, openFabric } from '../bin/ipoib-perf.js';
+import type { BenchResult } from './harness.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SIZES = [64, 2048] as const;
+const RAW_SECONDS = 2;
+
+/** Children without the coverage hooks a test runner may have put in NODE_OPTIONS. */
+function start(args: string[]): ChildProcess {
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function firstLine(c: ChildProcess, pred: (l: string) => boolean, ms: number, what: string): Promise<string> {
+  return new Promise((resolveLine, reject) => {
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms (${err.slice(-500)})`)), ms);
+    c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    c.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (const l of buf.split('\n')) {
+        if (pred(l)) { clearTimeout(timer); resolveLine(l); return; }
+      }
+    });
+    c.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what}: exited ${code} (${err.slice(-500)})`)); });
+  });
+}
+
+/** Waits graceMs for the child to end by itself (an ipoib-perf server does), then SIGTERM, then SIGKILL. */
+function stop(c: ChildProcess, graceMs = 0): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => {
+    const term = setTimeout(() => c.kill('SIGTERM'), graceMs);
+    const kill = setTimeout(() => { c.kill('SIGKILL'); r(); }, graceMs + 5000);
+    c.once('exit', () => { clearTimeout(term); clearTimeout(kill); r(); });
+  });
+}
+
+// A counting receiver: datagrams until a 1-byte end marker, then {n, seconds} (first to last).
+const RAW_SINK = `
+const s = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+let n = 0, first = 0, last = 0;
+s.on('message', (m) => {
+  if (m.length === 1) { console.log(JSON.stringify({ n, seconds: (last - first) / 1000 })); process.exit(0); }
+  const t = performance.now(); if (n === 0) first = t; last = t; n++;
+});
+s.bind(0, '127.0.0.1', () => console.log('port ' + s.address().port));
+`;
+
+// An echo: every datagram goes straight back.
+const RAW_ECHO = `
+const s = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(0, '127.0.0.1', () => console.log('port ' + s.address().port));
+`;
+
+/** Raw loopback datagrams/s between two processes, the sender writing batches of 64 per turn. */
+async function rawPps(size: number): Promise<{ pps: number; sent: number; received: number }> {
+  const sink = start(['-e', RAW_SINK]);
+  try {
+    const port = Number((await firstLine(sink, (l) => l.startsWith('port '), 10_000, 'dgram sink')).slice(5));
+    const result = firstLine(sink, (l) => l.startsWith('{'), 30_000, 'dgram sink result');
+    const s = createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+    await new Promise<void>((r) => s.connect(port, '127.0.0.1', () => r()));
+    const msg = Buffer.alloc(size, 0x5a);
+    const end = performance.now() + RAW_SECONDS * 1000;
+    let sent = 0;
+    while (performance.now() < end) {
+      // The same pacing as the fabric's batching: a turn's worth, then let the loop run.
+      if (s.getSendQueueCount() < 256) for (let i = 0; i < 64; i++) { s.send(msg); sent++; }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 5; i++) s.send(Buffer.from([0]));
+    const r = JSON.parse(await result) as { n: number; seconds: number };
+    s.close();
+    return { pps: r.n / r.seconds, sent, received: r.n };
+  } finally {
+    await stop(sink);
+  }
+}
+
+/** Raw loopback ping-pong: half the round trip, p50 and p99 in µs. */
+async function rawLatency(size: number, count: number): Promise<{ p50: number; p99: number }> {
+  const echo = start(['-e', RAW_ECHO]);
+  try {
+    const port = Number((await firstLine(echo, (l) => l.startsWith('port '), 10_000, 'dgram echo')).slice(5));
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.connect(port, '127.0.0.1', () => r()));
+    const msg = Buffer.alloc(size);
+    const rtts: number[] = [];
+    for (let i = 0; i < count + 100; i++) {
+      const t0 = performance.now();
+      const got = await new Promise<boolean>((r) => {
+        const to = setTimeout(() => { s.off('message', on); r(false); }, 200);
+        const on = (): void => { clearTimeout(to); r(true); };
+        s.once('message', on);
+        s.send(msg);
+      });
+      if (got && i >= 100) rtts.push((performance.now() - t0) * 1000);
+    }
+    s.close();
+    rtts.sort((a, b) => a - b);
+    return { p50: rtts[Math.floor(rtts.length * 0.5)]! / 2, p99: rtts[Math.floor(rtts.length * 0.99)]! / 2 };
+  } finally {
+    await stop(echo);
+  }
+}
+
+async function withServer<T>(address: string, test: 'ud-bw' | 'ud-lat', fn: () => Promise<T>): Promise<T> {
+  const server = start([join(root, 'bin/ipoib-perf'), test, '--fabric', address, '--server', '--json']);
+  try {
+    const ready = new Promise<void>((r, reject) => {
+      let err = '';
+      server.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('waiting for a client')) r(); });
+      server.once('exit', (code) => reject(new Error(`ipoib-perf server exited ${code}: ${err}`)));
+    });
+    await ready;
+    return await fn();
+  } finally {
+    await stop(server, 3000);
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  const raw = new Map<number, { pps: number; sent: number; received: number }>();
+  for (const size of SIZES) raw.set(size, await rawPps(size));
+  const rawLat = new Map<number, { p50: number; p99: number }>();
+  for (const size of SIZES) rawLat.set(size, await rawLatency(size, 3000));
+
+  const daemon = start([join(root, 'bin/ipoib-fabric'), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+  try {
+    const line = await firstLine(daemon, (l) => l.startsWith('listening '), 20_000, 'ipoib-fabric');
+    const address = line.slice('listening '.length).trim();
+    for (const size of SIZES) {
+      const r = raw.get(size)!;
+      out.push({
+        suite: 'fabric', name: `raw node:dgram loopback, ${size} B`, value: r.pps, unit: 'datagrams/s',
+        note: `2 processes, ${RAW_SECONDS} s, 64 sends per turn; received ${r.received} of ${r.sent}`,
+      });
+      const count = size === 64 ? 200_000 : 100_000;
+      const bw = await withServer(address, 'ud-bw', async () => {
+        const f = await openFabric(address);
+        try {
+          // A window of about 1 MB in flight: more overflows the 4 MiB socket buffers (the kernel charges ~2x per datagram).
+          return await clientBw(f, { count, size, serverName: 'ipoib-perf-server', window: Math.max(256, Math.min(2048, (1 << 20) / size)) });
+        } finally {
+          await f.close();
+        }
+      });
+      out.push({
+        suite: 'fabric', name: `UD send via UDP daemon, ${size} B`, value: bw.messagesPerSecond, unit: 'msg/s',
+        ratio: { to: `raw dgram ${size} B`, value: bw.messagesPerSecond / r.pps },
+        note: `3 processes; ${bw.received}/${bw.sent} delivered (${bw.lost} lost), ${bw.mbPerSecond.toFixed(1)} MB/s`,
+      });
+      const lat = await withServer(address, 'ud-lat', async () => {
+        const f = await openFabric(address);
+        try {
+          return await clientLat(f, { count: 3000, size, serverName: 'ipoib-perf-server' });
+        } finally {
+          await f.close();
+        }
+      });
+      const rl = rawLat.get(size)!;
+      out.push({
+        suite: 'fabric', name: `UD latency p50 via UDP daemon, ${size} B`, value: lat.p50Us, unit: 'us (RTT/2)',
+        ratio: { to: `raw dgram ping-pong p50 ${rl.p50.toFixed(1)} us`, value: lat.p50Us / rl.p50 },
+        note: `${lat.received} round trips, ${lat.lost} lost`,
+      });
+      out.push({
+        suite: 'fabric', name: `UD latency p99 via UDP daemon, ${size} B`, value: lat.p99Us, unit: 'us (RTT/2)',
+        ratio: { to: `raw dgram ping-pong p99 ${rl.p99.toFixed(1)} us`, value: lat.p99Us / rl.p99 },
+      });
+    }
+  } finally {
+    await stop(daemon);
+  }
+  return out;
+}
