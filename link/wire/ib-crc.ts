@@ -18,6 +18,11 @@
 // UNVERIFIED: the VCRC byte order on the wire. We write it little-endian (low byte first, the usual order
 // for a reflected CRC, same as the ICRC); no public source read in this session settles it.
 
+import { crc32 as zlibCrc32 } from 'node:zlib';
+
+/** Below this many bytes the JS tables beat a call into zlib (a subarray plus a native call). */
+const NATIVE_MIN = 192;
+
 /** CRC-32 tables T0..T7 for slicing-by-8, each 256 entries, in one array. */
 const CRC32 = new Int32Array(8 * 256);
 /** CRC-16/VCRC tables, same layout. */
@@ -60,6 +65,7 @@ function update(t: Int32Array, reg: number, buf: Uint8Array, start: number, end:
  * value as zlib.crc32.
  */
 export function crc32(buf: Uint8Array, start = 0, end = buf.length, prev = 0): number {
+  if (end - start >= NATIVE_MIN) return zlibCrc32(buf.subarray(start, end), prev);
   return ~update(CRC32, ~prev, buf, start, end) >>> 0;
 }
 
@@ -90,7 +96,7 @@ export function computeIcrc(buf: Uint8Array, offset: number, length: number): nu
   const maskEnd = Math.min(end, offset + mask.length);
   let c = -1;
   for (let i = offset; i < maskEnd; i++) c = CRC32[(c ^ (buf[i]! | mask[i - offset]!)) & 0xff]! ^ (c >>> 8);
-  return ~update(CRC32, c, buf, maskEnd, end) >>> 0;
+  return crc32(buf, maskEnd, end, ~c >>> 0);
 }
 
 /** The VCRC of `length` bytes from `offset` (LRH through ICRC). */
