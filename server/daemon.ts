@@ -1,0 +1,391 @@
+// The server daemon: the pure engine (engine.ts) between DatagramEndpoints (DESIGN.md "The seam
+// between DHCP and the network": kernel UDP or an emulated IPoIB host) and a LeaseStore.
+//
+//   datagram -> engine.handle() -> commitWrites() -> (durable) -> send the replies
+//
+// Each datagram's commit runs concurrently with the next datagrams' handling, so many commits are
+// in flight at once and the store group-commits them (one SQLite transaction and fsync per event
+// loop turn). A reply leaves only after its writes are durable. When the store fails (PostgreSQL
+// gone, a disk error) the daemon stops answering — every message is dropped as 'db-unavailable' —
+// keeps receiving, probes the store, and when it answers again rebuilds the engine from what the
+// store holds (writes that failed in between are the store's truth, not the engine's guesses).
+// A periodic sweep expires leases; reload() swaps in a new configuration keeping every lease; stop()
+// stops receiving, lets in-flight commits finish and send, then closes endpoints and the store.
+import { performance } from 'node:perf_hooks';
+import type { DatagramEndpoint, DatagramMeta, SendOptions } from '../link/ipoib/udp-socket.js';
+import { decodeIpoibHwAddress, encodeIpoibHwAddress } from '../link/wire/ipoib-hw-address.js';
+import { isLeaseStoreError } from '../lease-db/errors.js';
+import type { Lease, LeaseStore, Pool } from '../lease-db/lease.js';
+import { allLeases } from '../lease-db/transfer.js';
+import { decodeDhcpMessage, getMessageType, ipv4ToString, tryParseIpv4 } from '../protocol/index.js';
+import { commitWrites } from './commit.js';
+import { ConfigError, type ServerConfig } from './config.js';
+import type { AnyDropReason } from './daemon-drops.js';
+import { ServerEngine, type EngineResult, type LeaseWrite } from './engine.js';
+import { MESSAGE_TYPE_LABELS, ServerMetrics } from './metrics.js';
+
+/** One interface the server answers on: the engine's name for it, its server identifier, its socket. */
+export interface ServerLink {
+  name: string;
+  /** IPv4 address (uint32): the server identifier of replies to messages received here. */
+  address: number;
+  endpoint: DatagramEndpoint;
+}
+
+/** The pino methods the daemon calls ((object, message) form); pino's Logger fits. */
+export interface DaemonLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface ServerDaemonOptions {
+  config: ServerConfig;
+  store: LeaseStore;
+  links: ServerLink[];
+  /** P: the port listened on; clients are answered on P + 1, relays on P. */
+  serverPort: number;
+  log?: DaemonLogger;
+  /** Wall clock in ms since the epoch (tests inject one). */
+  now?: () => number;
+  serverName?: string;
+  /** Lease expiry sweep period (Kea's reclaim-timer-wait-time: 10 s). */
+  expireIntervalMs?: number;
+  /** How often an unavailable store is probed. */
+  dbProbeIntervalMs?: number;
+  /** Commits in flight beyond which new messages are dropped ('db-unavailable': the store cannot keep up). */
+  maxInFlight?: number;
+  /** Where reload() without an argument reads the configuration (the -cf file). */
+  configLoader?: () => ServerConfig;
+  /** Default: a new ServerMetrics over this daemon's store. */
+  metrics?: ServerMetrics;
+  /** stop() closes the store (default true). */
+  closeStore?: boolean;
+}
+
+export interface DaemonStats {
+  received: Record<string, number>;
+  sent: Record<string, number>;
+  drops: Partial<Record<AnyDropReason, number>>;
+  commits: number;
+  reloads: number;
+  dbOutages: number;
+}
+
+export type ReloadResult = { ok: true; leases: number } | { ok: false; error: string };
+
+const silent: DaemonLogger = { debug() {}, info() {}, warn() {}, error() {} };
+/** Store failures that mean "the database is not there" rather than "this write lost a race". */
+const OUTAGE_CODES = new Set(['DB_UNAVAILABLE', 'DB_IO', 'CLOSED', 'DB_CORRUPT']);
+
+export function poolsOf(config: ServerConfig): Pool[] {
+  return config.subnets.flatMap((s) => s.pools.map((p) => ({ id: p.id, subnetId: s.id, first: p.first, last: p.last })));
+}
+
+function isOutage(err: unknown): boolean {
+  return !isLeaseStoreError(err) || OUTAGE_CODES.has(err.code);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function readLeases(store: LeaseStore): Promise<Lease[]> {
+  const out: Lease[] = [];
+  for await (const l of allLeases(store)) out.push(l);
+  return out;
+}
+
+/** The message type of a datagram without handing it to the engine (counting while the store is away). */
+function peekType(buf: Buffer): number | undefined {
+  try { return getMessageType(decodeDhcpMessage(buf)); } catch { return undefined; }
+}
+
+export class ServerDaemon {
+  readonly store: LeaseStore;
+  readonly links: readonly ServerLink[];
+  readonly serverPort: number;
+  readonly metrics: ServerMetrics;
+  readonly stats: DaemonStats = { received: {}, sent: {}, drops: {}, commits: 0, reloads: 0, dbOutages: 0 };
+  private engineValue: ServerEngine;
+  private configValue: ServerConfig;
+  private readonly log: DaemonLogger;
+  private readonly now: () => number;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly maxInFlight: number;
+  private readonly expireTimer: NodeJS.Timeout;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private dbDown = false;
+  private stopping = false;
+  private stoppedPromise: Promise<void> | null = null;
+  private expiring = false;
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  private constructor(private readonly opts: ServerDaemonOptions, engine: ServerEngine) {
+    this.store = opts.store;
+    this.links = opts.links;
+    this.serverPort = opts.serverPort;
+    this.log = opts.log ?? silent;
+    this.now = opts.now ?? Date.now;
+    this.maxInFlight = opts.maxInFlight ?? 50_000;
+    this.configValue = opts.config;
+    this.engineValue = engine;
+    this.metrics = opts.metrics ?? new ServerMetrics({
+      poolStats: () => this.store.stats(Math.floor(this.now() / 1000)),
+      subnetPrefix: (id) => this.configValue.subnets.find((s) => s.id === id)?.subnet ?? '',
+    });
+    this.expireTimer = setInterval(() => { void this.sweep(); }, opts.expireIntervalMs ?? 10_000);
+    this.expireTimer.unref();
+    for (const link of opts.links) link.endpoint.onMessage((buf, meta) => this.receive(link, buf, meta));
+  }
+
+  /** Declares the config's pools to the store, reads every lease, builds the engine and starts listening. */
+  static async start(opts: ServerDaemonOptions): Promise<ServerDaemon> {
+    if (opts.links.length === 0) throw new Error('ServerDaemon: no interface to serve');
+    await opts.store.configurePools(poolsOf(opts.config));
+    const now = (opts.now ?? Date.now)();
+    const leases = await readLeases(opts.store);
+    const log = opts.log ?? silent;
+    const d = new ServerDaemon(opts, ServerDaemon.engineFor(opts, opts.config, leases, now, log));
+    log.info({ event: 'started', port: opts.serverPort, leases: leases.length, store: opts.store.location,
+      interfaces: opts.links.map((l) => `${l.name}/${ipv4ToString(l.address)}`) },
+    `serving ${opts.links.map((l) => `${l.name} (${ipv4ToString(l.address)})`).join(', ')} on port ${opts.serverPort}, answering clients on ${opts.serverPort + 1}; ${leases.length} lease(s) in ${opts.store.location}`);
+    return d;
+  }
+
+  private static engineFor(opts: ServerDaemonOptions, config: ServerConfig, leases: Iterable<Lease>, now: number, log: DaemonLogger): ServerEngine {
+    return new ServerEngine({
+      config, interfaces: opts.links.map((l) => ({ name: l.name, address: l.address })), serverPort: opts.serverPort,
+      leases, now, log, ...(opts.serverName !== undefined ? { serverName: opts.serverName } : {}),
+    });
+  }
+
+  get engine(): ServerEngine { return this.engineValue; }
+  get config(): ServerConfig { return this.configValue; }
+  /** True while the store is unavailable and messages are dropped. */
+  get databaseDown(): boolean { return this.dbDown; }
+  get commitsInFlight(): number { return this.inFlight.size; }
+
+  // ---- the receive path ----
+
+  private count(table: Record<string, number>, key: string): void {
+    table[key] = (table[key] ?? 0) + 1;
+  }
+
+  private drop(reason: AnyDropReason): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+    this.metrics.dropped(reason);
+  }
+
+  private receivedType(type: number | undefined): void {
+    this.count(this.stats.received, type === undefined ? 'none' : MESSAGE_TYPE_LABELS[type] ?? `type-${type}`);
+    this.metrics.receivedMessage(type);
+  }
+
+  /** Feeds one datagram through the engine; exposed for tests that bypass endpoints. */
+  receive(link: ServerLink, buf: Buffer, meta: DatagramMeta): void {
+    if (this.stopping) return;
+    const now = this.now();
+    if (this.dbDown || this.inFlight.size >= this.maxInFlight) {
+      this.receivedType(peekType(buf));
+      this.drop('db-unavailable');
+      return;
+    }
+    const engine = this.engineValue;
+    let r: EngineResult;
+    try {
+      r = engine.handle({
+        data: buf, interface: link.name, now,
+        source: { address: tryParseIpv4(meta.address) ?? 0, port: meta.port },
+        senderHwAddress: meta.hwAddress === undefined ? null : encodeIpoibHwAddress(meta.hwAddress),
+      });
+    } catch (err) {
+      // The engine promises not to throw on any input; if it does, one message is lost, not the daemon.
+      this.receivedType(undefined);
+      this.drop('malformed');
+      this.log.error({ event: 'engine-error', from: `${meta.address}:${meta.port}`, err: errorText(err) }, `src=${meta.address}:${meta.port} engine error: ${errorText(err)}`);
+      return;
+    }
+    this.receivedType(r.messageType);
+    if (r.drop !== undefined) this.drop(r.drop.reason);
+    if (r.writes.length === 0) {
+      this.send(link, r);
+      return;
+    }
+    const p = this.commit(engine, link, r, r.writes, now);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async commit(engine: ServerEngine, link: ServerLink | null, r: EngineResult | null, writes: readonly LeaseWrite[], now: number): Promise<void> {
+    const t0 = performance.now();
+    let ok = false;
+    let error: unknown;
+    try {
+      const out = await commitWrites(engine, this.store, writes, now);
+      ok = out.ok;
+      error = out.failed?.error;
+    } catch (err) {
+      error = err;
+    }
+    this.metrics.commitDuration((performance.now() - t0) / 1000);
+    const label = r?.label ?? 'expiry sweep';
+    if (ok) {
+      this.stats.commits++;
+      if (link !== null && r !== null) this.send(link, r);
+      return;
+    }
+    if (isOutage(error)) {
+      if (r !== null) this.drop('db-unavailable');
+      this.databaseLost(error, label);
+    } else {
+      if (r !== null) this.drop('commit-failed');
+      this.log.warn({ event: 'commit-failed', err: errorText(error) }, `${label} lease write refused, reply withheld: ${errorText(error)}`);
+    }
+  }
+
+  private send(link: ServerLink, r: EngineResult): void {
+    for (const rep of r.replies) {
+      const opts: SendOptions = {};
+      if (rep.linkUnicast !== null) opts.viaHwAddress = decodeIpoibHwAddress(rep.linkUnicast);
+      try {
+        link.endpoint.send(rep.bytes, ipv4ToString(rep.address), rep.port, opts);
+      } catch (err) {
+        this.log.warn({ event: 'send-failed', to: `${ipv4ToString(rep.address)}:${rep.port}`, err: errorText(err) },
+          `${r.label} send to ${ipv4ToString(rep.address)}:${rep.port} failed: ${errorText(err)}`);
+        continue;
+      }
+      const type = getMessageType(rep.message);
+      this.count(this.stats.sent, type === undefined ? 'none' : MESSAGE_TYPE_LABELS[type] ?? `type-${type}`);
+      this.metrics.sentMessage(type);
+    }
+  }
+
+  // ---- the store going away and coming back ----
+
+  private databaseLost(err: unknown, label: string): void {
+    if (this.dbDown || this.stopping) return;
+    this.dbDown = true;
+    this.stats.dbOutages++;
+    this.log.error({ event: 'db-unavailable', store: this.store.location, err: errorText(err) },
+      `${label} lease database unavailable, no longer answering until it is back: ${errorText(err)}`);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.stopping) return;
+    this.probeTimer = setTimeout(() => { void this.probe(); }, this.opts.dbProbeIntervalMs ?? 1000);
+  }
+
+  private async probe(): Promise<void> {
+    this.probeTimer = null;
+    if (this.stopping || !this.dbDown) return;
+    let leases: Lease[];
+    try {
+      await this.store.configurePools(poolsOf(this.configValue));
+      leases = await readLeases(this.store);
+    } catch {
+      this.scheduleProbe();
+      return;
+    }
+    // Commits that were in flight when the store went away have failed by now, or will fail
+    // against the store's truth; the new engine starts from that truth.
+    const now = this.now();
+    this.engineValue = ServerDaemon.engineFor(this.opts, this.configValue, leases, now, this.log);
+    this.dbDown = false;
+    this.log.info({ event: 'db-available', store: this.store.location, leases: leases.length },
+      `lease database ${this.store.location} is back (${leases.length} lease(s)); answering again`);
+  }
+
+  // ---- expiry, reload, stop ----
+
+  /** One expiry sweep (also run by the timer): expired leases are written as 'expired'. */
+  async sweep(): Promise<number> {
+    if (this.dbDown || this.stopping || this.expiring) return 0;
+    this.expiring = true;
+    try {
+      const now = this.now();
+      const writes = this.engineValue.expire(now);
+      if (writes.length > 0) {
+        await this.commit(this.engineValue, null, null, writes, now);
+        this.log.debug({ event: 'expired', count: writes.length }, `expiry sweep: ${writes.length} lease(s) expired`);
+      }
+      return writes.length;
+    } finally {
+      this.expiring = false;
+    }
+  }
+
+  /**
+   * Replaces the configuration, keeping every lease (SIGHUP, config-reload). A configuration that
+   * does not validate leaves the running one in place and is logged in one line.
+   */
+  async reload(next?: ServerConfig): Promise<ReloadResult> {
+    let config: ServerConfig;
+    try {
+      if (next !== undefined) config = next;
+      else if (this.opts.configLoader !== undefined) config = this.opts.configLoader();
+      else return { ok: false, error: 'no configuration file to reload' };
+    } catch (err) {
+      const msg = errorText(err);
+      this.log.error({ event: 'reload-failed', ...(err instanceof ConfigError ? { file: err.file } : {}) },
+        `configuration not reloaded, keeping the running one: ${msg}`);
+      return { ok: false, error: msg };
+    }
+    for (const w of config.warnings) this.log.warn({ event: 'config-warning', path: w.path }, `${config.file}: ${w.path}: ${w.message}`);
+    // Let in-flight commits settle (bounded) so a write that fails resyncs the engine that made it.
+    await this.settle(2000);
+    try {
+      await this.store.configurePools(poolsOf(config));
+    } catch (err) {
+      this.log.error({ event: 'reload-failed' }, `configuration not reloaded, keeping the running one: the lease database refused its pools: ${errorText(err)}`);
+      return { ok: false, error: errorText(err) };
+    }
+    const leases = this.engineValue.leases();
+    this.engineValue = ServerDaemon.engineFor(this.opts, config, leases, this.now(), this.log);
+    this.configValue = config;
+    this.stats.reloads++;
+    this.log.info({ event: 'reloaded', subnets: config.subnets.length, leases: leases.length },
+      `configuration reloaded from ${config.file}: ${config.subnets.length} subnet(s), ${leases.length} lease(s) kept`);
+    return { ok: true, leases: leases.length };
+  }
+
+  /** Resolves when no commit is in flight, or after `ms`. */
+  async settle(ms = Infinity): Promise<void> {
+    const deadline = performance.now() + ms;
+    while (this.inFlight.size > 0 && performance.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const wait = Number.isFinite(ms) ? new Promise<void>((r) => { timer = setTimeout(r, Math.max(1, deadline - performance.now())); }) : null;
+      await Promise.race([Promise.allSettled([...this.inFlight]), ...(wait === null ? [] : [wait])]);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Something stop() closes after the endpoints and before the store (the control socket). */
+  onStop(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
+  /** SIGTERM: stop receiving, let in-flight commits finish (and their replies leave), close endpoints and store. */
+  stop(): Promise<void> {
+    if (this.stoppedPromise !== null) return this.stoppedPromise;
+    this.stopping = true;
+    clearInterval(this.expireTimer);
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.stoppedPromise = (async () => {
+      const pending = this.inFlight.size;
+      await this.settle();
+      for (const l of this.links) {
+        const f = (l.endpoint as { flush?: () => Promise<void> }).flush;
+        if (typeof f === 'function') await f.call(l.endpoint);
+        l.endpoint.close();
+      }
+      for (const c of this.closers) await c().catch(() => undefined);
+      if (this.opts.closeStore !== false) await this.store.close();
+      await this.metrics.close();
+      this.log.info({ event: 'stopped', commitsFinished: pending }, `stopped: ${pending} in-flight commit(s) finished, lease database closed`);
+    })();
+    return this.stoppedPromise;
+  }
+}
