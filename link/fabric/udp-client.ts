@@ -13,7 +13,7 @@ import type { AttachRequest, PortLink, PortSink, Transport } from './transport.j
 import {
   DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DEFAULT_MAX_BATCH_BYTES, DetachReason, ErrorCode, HEADER_BYTES,
   MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, UdpFabricError, attachErrorName, decodeDatagram,
-  detachReasonName, encodeControl, errorName, forEachFrame, readHeader, writeHeader,
+  detachReasonName, encodeControl, errorName, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
   type AttachMessage, type ControlMessage, type DropCode,
 } from './udp-protocol.js';
 import type { DaemonStatus } from './udp-server.js';
@@ -377,12 +377,9 @@ export class UdpTransport implements Transport {
 
   private enqueue(l: Link, frame: Buffer): void {
     if (!l.up) { this.sendWhileDown++; return; }
-    if (l.out.length > 0 && (HEADER_BYTES + 2 + l.outBytes + 2 + frame.length > this.maxBatchBytes || l.out.length >= MAX_FRAMES_PER_DATAGRAM)) {
-      this.flushLink(l);
-    }
+    if (batchIsFull(l, frame, this.maxBatchBytes)) this.flushLink(l);
     if (l.out.length === 0) this.dirty.push(l);
-    l.out.push(frame);
-    l.outBytes += 2 + frame.length;
+    queueFrame(l, frame);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -395,21 +392,10 @@ export class UdpTransport implements Transport {
   }
 
   private flushLink(l: Link): void {
-    const frames = l.out;
-    if (frames.length === 0 || !l.up) return;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + 2 + l.outBytes);
-    writeHeader(buf, 0, MessageType.DATA, l.session);
-    buf.writeUInt16BE(frames.length, HEADER_BYTES);
-    let p = HEADER_BYTES + 2;
-    for (const f of frames) {
-      buf.writeUInt16BE(f.length, p);
-      f.copy(buf, p + 2);
-      p += 2 + f.length;
-    }
-    l.out = [];
-    l.outBytes = 0;
-    this.sendRaw(buf);
+    if (l.out.length === 0 || !l.up) return;
+    this.sendRaw(takeDataDatagram(l, l.session));
   }
+
 }
 
 /** One STATUS query: opens a socket, asks, closes. */

@@ -83,6 +83,41 @@ export const MAX_PKEYS = 128;
 export const MAX_STATUS_CHUNKS = 1024;
 export const STATUS_CHUNK_BYTES = 32_000;
 export const MAX_FRAMES_PER_DATAGRAM = 4096;
+
+/** Frames queued for one peer, to go out together as one DATA datagram (see "Batching" above). */
+export interface FrameQueue {
+  out: Buffer[];
+  /** Bytes the queued frames take in a DATA datagram: 2-byte length + frame, each. */
+  outBytes: number;
+}
+
+/** Whether `frame` no longer fits in the datagram being built: the caller flushes first. */
+export function batchIsFull(q: FrameQueue, frame: Buffer, maxBatchBytes: number): boolean {
+  return q.out.length > 0 && (HEADER_BYTES + 2 + q.outBytes + 2 + frame.length > maxBatchBytes
+    || q.out.length >= MAX_FRAMES_PER_DATAGRAM);
+}
+
+export function queueFrame(q: FrameQueue, frame: Buffer): void {
+  q.out.push(frame);
+  q.outBytes += 2 + frame.length;
+}
+
+/** The DATA datagram carrying every queued frame under `session`; empties the queue. */
+export function takeDataDatagram(q: FrameQueue, session: number): Buffer {
+  const frames = q.out;
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + 2 + q.outBytes);
+  writeHeader(buf, 0, MessageType.DATA, session);
+  buf.writeUInt16BE(frames.length, HEADER_BYTES);
+  let p = HEADER_BYTES + 2;
+  for (const f of frames) {
+    buf.writeUInt16BE(f.length, p);
+    f.copy(buf, p + 2);
+    p += 2 + f.length;
+  }
+  q.out = [];
+  q.outBytes = 0;
+  return buf;
+}
 const PORT_INFO_FIXED = 30;
 
 export const MessageType = {

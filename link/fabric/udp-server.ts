@@ -18,7 +18,7 @@ import type { FabricPort } from './switch.js';
 import {
   AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DEFAULT_MAX_BATCH_BYTES,
   DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
-  decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader,
+  decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
   type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
 } from './udp-protocol.js';
 
@@ -465,12 +465,9 @@ export class FabricDaemon {
 
   private enqueue(s: Session, frame: Buffer): void {
     if (!s.alive) return;
-    if (s.out.length > 0 && (HEADER_BYTES + 2 + s.outBytes + 2 + frame.length > this.maxBatchBytes || s.out.length >= MAX_FRAMES_PER_DATAGRAM)) {
-      this.flushSession(s);
-    }
+    if (batchIsFull(s, frame, this.maxBatchBytes)) this.flushSession(s);
     if (s.out.length === 0) this.dirty.push(s);
-    s.out.push(frame);
-    s.outBytes += 2 + frame.length;
+    queueFrame(s, frame);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -484,21 +481,10 @@ export class FabricDaemon {
   }
 
   private flushSession(s: Session): void {
-    const frames = s.out;
-    if (frames.length === 0) return;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + 2 + s.outBytes);
-    writeHeader(buf, 0, MessageType.DATA, s.id);
-    buf.writeUInt16BE(frames.length, HEADER_BYTES);
-    let p = HEADER_BYTES + 2;
-    for (const f of frames) {
-      buf.writeUInt16BE(f.length, p);
-      f.copy(buf, p + 2);
-      p += 2 + f.length;
-    }
-    s.out = [];
-    s.outBytes = 0;
-    this.sendRaw(buf, s.address, s.udpPort);
+    if (s.out.length === 0) return;
+    this.sendRaw(takeDataDatagram(s, s.id), s.address, s.udpPort);
   }
+
 
   private sendTo(address: string, port: number, m: ControlMessage): void {
     this.sendRaw(encodeControl(m), address, port);
