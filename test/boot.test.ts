@@ -540,8 +540,8 @@ t.test('ipoib-boot: the table, exit codes, one-line errors', async (t) => {
   t.match(verbose.out, /info: .*known issue 2b/);
 
   const exec = await cli(['start', '--conf', conf, '--ifcfg-dir', dir]);
-  t.equal(exec.code, 1, 'executing is not implemented: runtime failure');
-  t.equal(exec.err, 'ipoib-boot: start: executing the plan on a fabric is not implemented yet; use --dry-run to print the plan\n');
+  t.equal(exec.code, 2, 'executing needs a fabric: usage error');
+  t.equal(exec.err, 'ipoib-boot: start: --fabric HOST:PORT or --fabric inproc is required (or --dry-run)\n');
   t.equal(exec.out, '');
 
   const missing = await cli(['--dry-run', '--conf', join(tmp, 'nope.conf')]);
