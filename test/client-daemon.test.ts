@@ -454,8 +454,8 @@ t.test('ipoib-dhclient arguments', async (t) => {
   process.stderr.write = ((s: string) => { errs.push(String(s)); return true; }) as typeof process.stderr.write;
   let code: number;
   try { code = await main(['--link', 'fabric', '--fabric', '127.0.0.1:18515', 'ib0']); } finally { process.stderr.write = orig; }
-  t.equal(code, 1, '--link fabric: exit 1 until the IPoIB host lands');
-  t.match(errs.join(''), /not available yet/);
+  t.equal(code, 2, '--link fabric with the default port: usage error');
+  t.match(errs.join(''), /server port 67 \(0x43\) is at or below 0x8000/, 'names the port rule of the seed');
 });
 
 t.test('kernel mode identity: port GUID from a 20-byte IPoIB address in sysfs, else a clear error', async (t) => {

@@ -258,7 +258,10 @@ export class Host implements UdpStack, LinkUpper {
 
   /** Stops everything (interfaces down, QPs destroyed, HCA detached). */
   close(): void {
-    for (const s of this.ifs.values()) s.iface.close();
+    for (const s of this.ifs.values()) {
+      s.iface.close();
+      s.neigh.close();
+    }
     this.cm.close();
     for (const s of this.sa.values()) s.close();
     this.device.close();

@@ -240,6 +240,17 @@ export class NeighbourTable {
     this.owner.failed(n.ip, q);
   }
 
+  /** The interface is going away: cancel every timer so nothing keeps the process alive; queued packets are dropped. */
+  close(): void {
+    for (const n of this.entries.values()) {
+      n.timer?.cancel();
+      n.queue.length = 0;
+    }
+    this.entries.clear();
+    this.gcTimer?.cancel();
+    this.gcTimer = undefined;
+  }
+
   /** One sweep every gc_interval while the table holds entries (neigh_periodic_work()). */
   private armGc(): void {
     if (this.gcTimer !== undefined) return;
