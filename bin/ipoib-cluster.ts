@@ -1,0 +1,114 @@
+// ipoib-cluster: the project's main job (`npm start`). One process, one emulated fabric with its
+// subnet manager, and N hosts whose ib0 is addressed either by DHCP (default: one ipoib-dhcpd host
+// and N ipoib-dhclient hosts booting at once) or statically; then a table per host and proof that
+// every address answers. Everything runs in virtual time.
+//
+//   ipoib-cluster [--nodes N] [--addressing dhcp|static] [--mode datagram|connected] [--ping-all]
+//                 [--ping-sample K] [--lease-db sqlite:FILE|postgres:URL] [--port P] [--pool-size M]
+//                 [--pcap FILE] [--pcap-raw FILE] [--seed S] [--json] [--quiet]
+//
+// Exit 0 when every host is up (bound, with DHCP) and every ping was answered; 1 otherwise; 2 for
+// impossible options (one line on stderr, nothing started).
+import { InvalidArgumentError, Option } from 'commander';
+import type { IpoibMode } from '../link/ipoib/index.js';
+import { CliError, EXIT_OK, EXIT_RUNTIME, intOption, program, run } from './cli.js';
+import { Progress } from './cluster/progress.js';
+import { formatReport, reportJson, type ClusterReport } from './cluster/report.js';
+import { MAX_STATIC_NODES, runStatic } from './cluster/static.js';
+import { DEFAULT_SERVER_PORT, MAX_POOL_SIZE, runDhcp } from './cluster/dhcp.js';
+
+export interface ClusterIo {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether stderr is a terminal (progress redrawn in place) or not (periodic plain lines). */
+  readonly errIsTTY: boolean;
+}
+
+const stdio: ClusterIo = {
+  out: (s) => { process.stdout.write(s); },
+  err: (s) => { process.stderr.write(s); },
+  get errIsTTY() { return process.stderr.isTTY === true; },
+};
+
+/** intOption(), its error reported through commander (so through the io given to main). */
+function int(flag: string, min: number, max: number): (v: string) => number {
+  const parse = intOption(flag, min, max);
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+interface ClusterOpts {
+  nodes: number;
+  addressing: 'dhcp' | 'static';
+  mode: IpoibMode;
+  pingAll?: boolean;
+  pingSample: number;
+  leaseDb?: string;
+  port: number;
+  poolSize?: number;
+  pcap?: string;
+  pcapRaw?: string;
+  seed: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export async function main(argv: string[], io: ClusterIo = stdio): Promise<number> {
+  let code = EXIT_OK;
+  const p = program('ipoib-cluster',
+    'Boots an emulated InfiniBand cluster in one process: a fabric with its subnet manager, one DHCP server host and N hosts ' +
+    'addressed by DHCP (or statically), then shows every host and proves every address answers.')
+    .option('-n, --nodes <N>', 'hosts to boot', int('--nodes', 1, MAX_STATIC_NODES), 16)
+    .addOption(new Option('--addressing <how>', 'dhcp: ipoib-dhcpd + ipoib-dhclient; static: 10.0.0.k/16').choices(['dhcp', 'static']).default('dhcp'))
+    .addOption(new Option('--mode <mode>', 'IPoIB mode of every ib0').choices(['datagram', 'connected']).default('datagram'))
+    .option('--ping-all', 'ping every pair of hosts (beyond 64 hosts: every host to --ping-sample random peers)')
+    .option('--ping-sample <K>', 'peers per host for --ping-all on large clusters', int('--ping-sample', 1, 64), 4)
+    .option('--lease-db <spec>', 'lease database: sqlite:FILE, FILE, or postgres://URL (default: a SQLite file in a temporary directory)')
+    .option('-p, --port <P>', `server port; clients use P+1 (OFED: above 0x8000; default 0x${DEFAULT_SERVER_PORT.toString(16)})`,
+      int('--port', 1, 65534), DEFAULT_SERVER_PORT)
+    .option('--pool-size <M>', 'addresses in the DHCP pool (default: --nodes)', int('--pool-size', 1, MAX_POOL_SIZE))
+    .option('--pcap <file>', 'write the IPoIB packets (ARP, DHCP, ICMP) as LINKTYPE_IPOIB 242')
+    .option('--pcap-raw <file>', 'write every raw IB frame (SA/CM MADs too) as DLT_USER0 147 (tshark: user_dlts -> infiniband)')
+    .option('--seed <S>', 'seed of every random choice (client xids and backoff, ping sample)', int('--seed', 0, 0xffffffff), 1)
+    .option('--json', 'print the result as JSON')
+    .option('-q, --quiet', 'no progress on stderr')
+    .configureOutput({ writeErr: (s) => io.err(s), writeOut: (s) => io.out(s) })
+    .action(async (o: ClusterOpts) => {
+      try {
+        code = await cluster(o, io);
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        io.err(`ipoib-cluster: ${err.message}\n`);
+        code = err.exitCode;
+      }
+    });
+  const rc = await run('ipoib-cluster', p, argv);
+  return rc === EXIT_OK ? code : rc;
+}
+
+async function cluster(o: ClusterOpts, io: ClusterIo): Promise<number> {
+  const progress = new Progress({ write: (s) => io.err(s), isTTY: io.errIsTTY }, o.quiet !== true);
+  let report: ClusterReport;
+  if (o.addressing === 'static') {
+    for (const [flag, v] of [['--lease-db', o.leaseDb], ['--pool-size', o.poolSize]] as const) {
+      if (v !== undefined) throw new CliError(`${flag} needs --addressing dhcp`);
+    }
+    report = await runStatic({
+      nodes: o.nodes, mode: o.mode, pingAll: o.pingAll === true, pingSample: o.pingSample, seed: o.seed,
+      pcap: o.pcap, pcapRaw: o.pcapRaw, progress,
+    });
+  } else {
+    report = await runDhcp({
+      nodes: o.nodes, mode: o.mode, pingAll: o.pingAll === true, pingSample: o.pingSample, seed: o.seed,
+      pcap: o.pcap, pcapRaw: o.pcapRaw, progress, leaseDb: o.leaseDb, port: o.port, poolSize: o.poolSize ?? o.nodes,
+    });
+  }
+  io.out(o.json === true ? reportJson(report) : formatReport(report));
+  return report.ok ? EXIT_OK : EXIT_RUNTIME;
+}
+

@@ -1,0 +1,204 @@
+// ipoib-cluster (bin/ipoib-cluster.ts): the main job. Issue 4's static form and issue 9's DHCP
+// form with 16 hosts, called in-process through main(); the captures it writes checked by tshark,
+// the independent decoder; impossible options; and the bin shim spawned once.
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { main, type ClusterIo } from '../bin/ipoib-cluster.js';
+import type { ClusterReport } from '../bin/cluster/report.js';
+import { TSHARK_USER0_INFINIBAND_ARGS } from '../link/wire/pcap.js';
+import { deriveNodeGuid, derivePortGuid } from '../link/fabric/guid.js';
+import { formatGuid } from '../link/wire/ib-address.js';
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function cluster(argv: string[]): Promise<Run> {
+  let out = '';
+  let err = '';
+  const io: ClusterIo = { out: (s) => { out += s; }, err: (s) => { err += s; }, errIsTTY: false };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+async function clusterJson(t: Test, argv: string[]): Promise<ClusterReport> {
+  const r = await cluster([...argv, '--json']);
+  t.equal(r.code, 0, `exit 0 (${r.err.trim().split('\n').pop() ?? ''})`);
+  return JSON.parse(r.out) as ClusterReport;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'cluster-test-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+function distinct<T>(xs: T[]): number {
+  return new Set(xs).size;
+}
+
+function checkHosts(t: Test, r: ClusterReport, mode: string, mtu: number): void {
+  t.equal(r.nodes.length, 16);
+  t.same(r.nodes.map((n) => n.name), Array.from({ length: 16 }, (_, i) => `node${String(i + 1).padStart(3, '0')}`));
+  t.equal(distinct(r.nodes.map((n) => n.portGuid)), 16, '16 distinct port GUIDs');
+  t.equal(r.nodes[0]!.portGuid, formatGuid(derivePortGuid(deriveNodeGuid('node001'), 1)), 'GUIDs derived from the host names');
+  t.equal(distinct(r.nodes.map((n) => n.lid)), 16, '16 distinct LIDs');
+  t.ok(r.nodes.every((n) => n.lid >= 1 && n.lid < 0xc000), 'LIDs are unicast LIDs');
+  t.equal(distinct(r.nodes.map((n) => n.hwAddress)), 16, '16 distinct hardware addresses');
+  for (const n of r.nodes) {
+    const bytes = n.hwAddress.split(':');
+    t.equal(bytes.length, 20, `${n.name}: 20-byte hardware address`);
+    t.equal(bytes[0], '80', `${n.name}: connected-mode flag in the address (CM supported)`);
+    t.equal(bytes.slice(4, 12).join(''), 'fe80000000000000', `${n.name}: GID starts with the default subnet prefix`);
+    t.equal(`0x${bytes.slice(12).join('')}`, n.portGuid, `${n.name}: GID ends in its port GUID`);
+  }
+  t.ok(r.nodes.every((n) => n.mode === mode && n.mtu === mtu), `every ib0 in ${mode} mode with MTU ${mtu}`);
+}
+
+t.test('static addressing, datagram mode: 16 hosts and every pair pings', async (t) => {
+  const r = await clusterJson(t, ['--nodes', '16', '--addressing', 'static', '--ping-all', '-q']);
+  t.equal(r.addressing, 'static');
+  checkHosts(t, r, 'datagram', 2044);
+  t.same(r.nodes.map((n) => n.address), Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}`), 'host k at 10.0.0.k');
+  t.equal(r.reach[0]!.plan, 'every pair');
+  t.equal(r.reach[0]!.attempted, 120, '16 * 15 / 2 pairs');
+  t.equal(r.reach[0]!.ok, 120, 'every pair answered');
+  t.ok(r.ok);
+  t.same(r.problems, []);
+  const bringUp = r.phases.find((p) => p.name.startsWith('bring-up'))!;
+  t.equal(bringUp.packets.sa, 32, 'one SA join request and response per host');
+  const ping = r.phases.find((p) => p.name === 'ping')!;
+  t.equal(ping.packets.icmp, 240, 'one echo request and reply per pair');
+  t.ok(ping.packets.arp >= 240, 'ARP resolves every pair');
+});
+
+t.test('static addressing, connected mode: 16 hosts and every pair pings over RC', async (t) => {
+  const r = await clusterJson(t, ['--nodes', '16', '--addressing', 'static', '--mode', 'connected', '--ping-all', '-q']);
+  checkHosts(t, r, 'connected', 65520);
+  t.equal(r.reach[0]!.ok, 120, 'every pair answered');
+  const ping = r.phases.find((p) => p.name === 'ping')!;
+  t.ok(ping.packets.cm > 0, 'connections set up through CM MADs');
+  t.ok(r.ok);
+});
+
+t.test('the table form names every column of issue 4 and ends with a verdict', async (t) => {
+  const r = await cluster(['--nodes', '4', '--addressing', 'static']);
+  t.equal(r.code, 0);
+  t.match(r.out, /^NAME\s+PORT GUID\s+LID\s+HARDWARE ADDRESS\s+ADDRESS\s+MODE\s+MTU$/m);
+  t.match(r.out, /^node004\s+0x[0-9a-f]{16}\s+\d+\s+80(:[0-9a-f]{2}){19}\s+10\.0\.0\.4\s+datagram\s+2044$/m);
+  t.match(r.out, /ping ring \(each host to the next\): 4\/4 answered/);
+  t.match(r.out, /^OK: 4 hosts \(static, datagram\)/m);
+  t.match(r.err, /^4 hosts up with carrier$/m, 'progress closes each phase with a plain line when stderr is not a terminal');
+});
+
+t.test('DHCP: 16 hosts bound, distinct addresses, reachable, leases in the SQLite file', async (t) => {
+  const db = join(tmp, 'leases.sqlite');
+  const r = await clusterJson(t, ['--nodes', '16', '--lease-db', `sqlite:${db}`, '-q']);
+  t.equal(r.addressing, 'dhcp');
+  checkHosts(t, r, 'datagram', 2044);
+  t.ok(r.nodes.every((n) => n.address !== null), 'every host bound');
+  t.equal(distinct(r.nodes.map((n) => n.address)), 16, 'no address held twice');
+  t.ok(r.nodes.every((n) => /^10\.0\.0\.(1\d|2[0-5])$/.test(n.address!)), 'addresses from the pool 10.0.0.10-25');
+  t.ok(r.nodes.every((n) => typeof n.timeToBoundMs === 'number' && n.timeToBoundMs > 0), 'time to bound per host');
+  for (const n of r.nodes) {
+    t.equal(n.clientId, `ff:00:00:00:00:00:02:00:00:02:c9:00:${n.portGuid.slice(2).match(/../g)!.join(':')}`, `${n.name}: RFC 4390 DUID-EN client identifier from its port GUID`);
+  }
+  const s = r.server!;
+  t.same([s.received['discover'], s.received['request'], s.sent['offer'], s.sent['ack']], [16, 16, 16, 16], 'one DORA per host');
+  t.equal(s.port, 0x8043);
+  t.equal(r.reach[0]!.attempted, 32, 'every host pings the server and a random peer');
+  t.equal(r.reach[0]!.ok, 32);
+  t.ok(r.ok);
+  const dhcp = r.phases.find((p) => p.name.startsWith('dhcp'))!;
+  t.equal(dhcp.packets.dhcp, 64, 'DISCOVER, OFFER, REQUEST, ACK per host: no retransmission');
+  t.equal(dhcp.packets.arp, 16 * 4, 'three probes and one gratuitous ARP per host');
+
+  t.ok(existsSync(db), 'the named lease file is kept');
+  const sql = new Database(db, { readonly: true });
+  const rows = sql.prepare('SELECT address, state, client_id, hwaddr FROM lease ORDER BY address').all() as
+    { address: number; state: string; client_id: Buffer; hwaddr: Buffer | null }[];
+  sql.close();
+  t.equal(rows.length, 16, '16 leases in the file');
+  const toText = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  const byAddress = new Map(r.nodes.map((n) => [n.address!, n]));
+  for (const row of rows) {
+    const n = byAddress.get(toText(row.address));
+    t.ok(n !== undefined, `${toText(row.address)} is a host's leased address`);
+    t.equal(row.state, 'bound');
+    t.equal([...row.client_id].map((b) => b.toString(16).padStart(2, '0')).join(':'), n?.clientId, 'keyed by the host\'s client identifier');
+    t.equal(row.hwaddr?.length, 20, 'with the 20-byte hardware address the server saw');
+  }
+
+  const again = await clusterJson(t, ['--nodes', '16', '--lease-db', db, '-q']);
+  t.same(again.nodes.map((n) => n.address), r.nodes.map((n) => n.address), 'a second boot on the same lease file gives every host its address back');
+});
+
+t.test('captures of a DHCP boot decode in tshark without a malformed frame', async (t) => {
+  const ipoib = join(tmp, 'boot.pcap');
+  const raw = join(tmp, 'boot-raw.pcap');
+  const r = await clusterJson(t, ['--nodes', '16', '--pcap', ipoib, '--pcap-raw', raw, '-q']);
+  t.ok(r.capture !== undefined && r.capture.ipoibPackets > 0 && r.capture.frames > r.capture.ipoibPackets);
+  // tshark binds DHCP to ports 67/68 only: the cluster's OFED-style ports are named to it.
+  const decodeAs = ['-d', `udp.port==${0x8043},dhcp`, '-d', `udp.port==${0x8044},dhcp`];
+  const tshark = (args: string[]): string => {
+    const p = spawnSync('tshark', [...decodeAs, ...args], { encoding: 'utf8' });
+    t.equal(p.status, 0, `tshark ${args.join(' ')}: ${p.stderr}`);
+    return p.stdout;
+  };
+  const protos = tshark(['-r', ipoib, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
+  t.equal(protos.length, r.capture!.ipoibPackets, 'one frame per captured IPoIB packet');
+  t.ok(protos.every((p) => p.startsWith('ipoib:')), 'LINKTYPE_IPOIB frames dissected as IPoIB');
+  for (const want of [':arp', ':ip:udp:dhcp', ':ip:icmp']) t.ok(protos.some((p) => p.includes(want)), `tshark sees ${want.slice(1)}`);
+  t.equal(tshark(['-r', ipoib, '-Y', '_ws.malformed || _ws.expert.severity >= "error"']).trim(), '', 'no malformed frame');
+  const dhcp = tshark(['-r', ipoib, '-Y', 'dhcp', '-T', 'fields', '-e', 'dhcp.hw.type', '-e', 'dhcp.hw.len', '-e', 'dhcp.option.dhcp']).trim().split('\n');
+  t.equal(dhcp.length, 64);
+  t.ok(dhcp.every((l) => /^0x0*20\t0\t/.test(l) || /^32\t0\t/.test(l)), 'every DHCP message with htype 32 (InfiniBand) and hlen 0');
+  t.same([...new Set(dhcp.map((l) => l.split('\t')[2]))].sort(), ['1', '2', '3', '5'], 'DISCOVER, OFFER, REQUEST, ACK');
+  const arpHw = tshark(['-r', ipoib, '-Y', 'arp', '-T', 'fields', '-e', 'arp.hw.type', '-e', 'arp.hw.size']).trim().split('\n');
+  t.ok(arpHw.every((l) => l === '32\t20'), 'ARP with htype 32, hlen 20');
+
+  const rawProtos = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
+  t.equal(rawProtos.length, r.capture!.frames);
+  t.ok(rawProtos.every((p) => p.startsWith('user_dlt:infiniband')), 'every raw frame dissected as InfiniBand');
+  const joins = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', 'infiniband.mad.mgmtclass == 0x03 && infiniband.mad.attributeid == 0x0038',
+    '-T', 'fields', '-e', 'infiniband.mad.method']).trim().split('\n');
+  t.equal(joins.filter((m) => m === '0x02').length, 17, 'an SA Set(MCMemberRecord) join per host, server included');
+  t.equal(joins.filter((m) => m === '0x81').length, 17, 'and its GetResp');
+  t.equal(tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', '_ws.malformed']).trim(), '', 'no malformed raw frame');
+});
+
+t.test('impossible options: one line, exit 2, nothing printed on stdout', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--nodes', '20', '--pool-size', '16'], /--nodes 20 is more than the pool holds \(--pool-size 16\)/],
+    [['--mode', 'bogus'], /bogus/],
+    [['--addressing', 'carrier-pigeon'], /carrier-pigeon/],
+    [['--nodes', '0'], /--nodes: '0' is not an integer/],
+    [['--nodes', 'many'], /--nodes: 'many'/],
+    [['--addressing', 'static', '--lease-db', 'x.sqlite'], /--lease-db needs --addressing dhcp/],
+    [['--lease-db', 'sqlite:'], /--lease-db 'sqlite:': no file name/],
+    [['--lease-db', 'sqlite:/nonexistent-dir/leases.sqlite'], /--lease-db .*nonexistent-dir/],
+    // A PostgreSQL server that does not answer (nothing listens on port 1): found before any host is built.
+    [['--lease-db', 'postgres://nobody@127.0.0.1:1/leases'], /--lease-db postgres:\/\/nobody@127\.0\.0\.1:1\/leases: .*unreachable/i],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await cluster([...argv, '-q']);
+    t.equal(r.code, 2, `${argv.join(' ')}: exit 2`);
+    t.equal(r.out, '', `${argv.join(' ')}: nothing on stdout`);
+    t.equal(r.err.split('\n').length, 2, `${argv.join(' ')}: one line`);
+    t.match(r.err, re);
+  }
+});
+
+t.test('the bin shim runs the program', async (t) => {
+  // tap puts its loader hooks in NODE_OPTIONS of every child it sees spawned; they break the tsx
+  // shim, so the child drops them itself (env -u), as a user's shell never had them.
+  const p = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, 'bin/ipoib-cluster', '--nodes', '3', '--addressing', 'static', '--json', '-q'],
+    { encoding: 'utf8' });
+  t.equal(p.status, 0, p.stderr);
+  const r = JSON.parse(p.stdout) as ClusterReport;
+  t.equal(r.nodes.length, 3);
+  t.ok(r.ok);
+});
