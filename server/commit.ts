@@ -24,6 +24,18 @@ export function applyWrite(store: LeaseStore, w: LeaseWrite): Promise<Lease> {
  */
 export async function commitWrites(engine: ServerEngine, store: LeaseStore, writes: readonly LeaseWrite[], nowMs: number): Promise<CommitOutcome> {
   if (writes.length === 0) return { ok: true, leases: [] };
+  if (writes.length === 1) {
+    // The common case (one ACK, one lease): one promise, no settled-array.
+    const w = writes[0]!;
+    try {
+      return { ok: true, leases: [await applyWrite(store, w)] };
+    } catch (error) {
+      let stored: Lease | null = null;
+      try { stored = await store.get(w.lease.address); } catch { stored = null; }
+      engine.resync(w.lease.address, stored, nowMs);
+      return { ok: false, leases: [], failed: { write: w, error } };
+    }
+  }
   const settled = await Promise.allSettled(writes.map((w) => applyWrite(store, w)));
   const leases: Lease[] = [];
   let failed: CommitOutcome['failed'];

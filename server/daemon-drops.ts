@@ -12,6 +12,14 @@ export const DAEMON_DROP_REASONS = {
     id: 'DHCPD_DROP_COMMIT_FAILED',
     text: 'The lease database refused a lease write (another server sharing the pool took the address, or the version read was stale): the reply is withheld and the client retries.',
   },
+  'overloaded': {
+    id: 'DHCPD_DROP_OVERLOADED',
+    text: 'The server is past its capacity (too many lease commits in flight, or too many DISCOVERs waiting): new DISCOVERs are shed first, then messages that would need a commit; the client retries, and exchanges already under way are finished first.',
+  },
+  'stale': {
+    id: 'DHCPD_DROP_STALE',
+    text: 'The message waited in the server\'s receive queue longer than its client waits for an answer (by then it has retransmitted or given up), so answering it would only delay fresher messages.',
+  },
 } as const;
 
 export type DaemonDropReason = keyof typeof DAEMON_DROP_REASONS;

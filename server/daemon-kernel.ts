@@ -21,8 +21,19 @@ export function kernelInterfaceAddress(name: string): number | null {
   return v4 === undefined ? null : tryParseIpv4(v4.address);
 }
 
+/**
+ * SO_RCVBUF asked for the server socket. Linux doubles what is asked (bookkeeping) and charges each
+ * datagram its buffer's true size, about 1,280 bytes for a 300-byte DHCP message (measured on this
+ * project's machine), so 512 KiB holds ~800 messages: a fraction of a second of work at the
+ * daemon's capacity. A larger buffer only queues messages whose answers come too late (daemon.ts,
+ * "Overload"); link/kernel's default (4 MiB asked, 8 MiB granted) held ~6,500.
+ */
+export const SERVER_RECV_BUFFER_BYTES = 512 * 1024;
+
 /** Opens the server socket for one interface spec ("ib0" or "ib0/10.0.0.1") on port P. */
-export async function openKernelLink(config: ServerConfig, given: readonly string[], port: number, log?: DaemonLogger): Promise<ServerLink> {
+export async function openKernelLink(
+  config: ServerConfig, given: readonly string[], port: number, log?: DaemonLogger, recvBufferBytes = SERVER_RECV_BUFFER_BYTES,
+): Promise<ServerLink> {
   const specs = given.length > 0 ? [...given] : config.interfaces.filter((i) => i !== '*');
   if (specs.length === 0) {
     throw new ServerStartError('NO_INTERFACE', 'no interface to serve: name one on the command line or in interfaces-config (not "*": --link kernel serves one interface per process)');
@@ -40,7 +51,9 @@ export async function openKernelLink(config: ServerConfig, given: readonly strin
   }
   let endpoint: KernelUdpEndpoint;
   try {
-    endpoint = await KernelUdpEndpoint.open({ interface: name, port, address: bindAddress === null ? '0.0.0.0' : ipv4ToString(bindAddress) });
+    endpoint = await KernelUdpEndpoint.open({
+      interface: name, port, address: bindAddress === null ? '0.0.0.0' : ipv4ToString(bindAddress), recvBufferBytes,
+    });
   } catch (err) {
     if (err instanceof KernelUdpError) throw new ServerStartError('BAD_PORT', err.message);
     throw err;

@@ -11,6 +11,32 @@
 // store holds (writes that failed in between are the store's truth, not the engine's guesses).
 // A periodic sweep expires leases; reload() swaps in a new configuration keeping every lease; stop()
 // stops receiving, lets in-flight commits finish and send, then closes endpoints and the store.
+//
+// Overload (offered more than the server can answer in time). The policy, in order:
+//  1. The kernel socket's receive buffer is sized to hold well under a second of work
+//     (daemon-kernel.ts), so what the server cannot read in time is dropped by the kernel while it
+//     is still young, instead of being queued until every answer is too late (with a 4 MiB buffer,
+//     4,000 DORA/s offered collapsed to 24 answered).
+//  2. The socket is drained eagerly: a datagram is handled as it is read until this event-loop turn
+//     has spent `turnBudgetMs` on handling; after that datagrams are only classified (option 53,
+//     read in place) and queued, and the queue is worked through in the check phase, one budget per
+//     turn, so each turn still reads the socket and lets the store commit its batch. Datagrams that
+//     are not DHCP at all (short, no magic cookie) are dropped at once, never queued.
+//  3. The queue has two classes: DISCOVERs, and everything else (REQUEST, DECLINE, RELEASE, INFORM,
+//     no option 53 found), each oldest first. Everything else goes first: it finishes an exchange
+//     the server already spent an OFFER on, and it is where a lease is made durable; a DISCOVER
+//     only starts new work.
+//  4. Age: a queued DISCOVER older than `discoverMaxAgeMs` (default 500 ms) or REQUEST / INFORM
+//     older than `requestMaxAgeMs` (default 2 s) is dropped as 'stale'. Its client has given up or
+//     retransmitted by then (perfdhcp waits 1 s; RFC 2131 clients retransmit after ~4 s), and the
+//     bound keeps the queue's wait, hence every answer's delay, under a client's patience: DISCOVERs
+//     need half of it, as the REQUEST that follows needs the other half. DECLINE and RELEASE expect
+//     no answer and change lease state, so they never go stale.
+//  5. Commits in flight: past half of `maxInFlight` DISCOVERs are dropped as 'overloaded'; past
+//     `maxInFlight` every message that reaches the engine is (the store is behind: more answers
+//     would only wait longer for their fsync). More than `maxQueuedDiscovers` waiting: the oldest
+//     is dropped as 'overloaded'.
+// Every message shed is counted under its drop reason (daemon-drops.ts) and by its type as received.
 import { performance } from 'node:perf_hooks';
 import type { DatagramEndpoint, DatagramMeta, SendOptions } from '../link/ipoib/udp-socket.js';
 import { decodeIpoibHwAddress, encodeIpoibHwAddress } from '../link/wire/ipoib-hw-address.js';
@@ -54,8 +80,16 @@ export interface ServerDaemonOptions {
   expireIntervalMs?: number;
   /** How often an unavailable store is probed. */
   dbProbeIntervalMs?: number;
-  /** Commits in flight beyond which new messages are dropped ('db-unavailable': the store cannot keep up). */
+  /** Commits in flight beyond which messages are dropped as 'overloaded' (DISCOVERs from half of it). Default 4096. */
   maxInFlight?: number;
+  /** Time an event-loop turn may spend handling datagrams as they are read, and on the queue (ms). Default 2. */
+  turnBudgetMs?: number;
+  /** A queued DISCOVER older than this is dropped as 'stale' (ms). Default 500. */
+  discoverMaxAgeMs?: number;
+  /** A queued REQUEST or INFORM older than this is dropped as 'stale' (ms). Default 2000. */
+  requestMaxAgeMs?: number;
+  /** Most DISCOVERs waiting; beyond it the oldest is dropped as 'overloaded'. Default 8192. */
+  maxQueuedDiscovers?: number;
   /** Where reload() without an argument reads the configuration (the -cf file). */
   configLoader?: () => ServerConfig;
   /** Default: a new ServerMetrics over this daemon's store. */
@@ -102,6 +136,66 @@ function peekType(buf: Buffer): number | undefined {
   try { return getMessageType(decodeDhcpMessage(buf)); } catch { return undefined; }
 }
 
+const DHCPDISCOVER = 1;
+const DHCPREQUEST = 3;
+const DHCPINFORM = 8;
+/** quickType(): the bytes are not a DHCP message at all. */
+const NOT_DHCP = -1;
+
+/**
+ * Option 53 read in place from the options field (RFC 2132 §9.6), for queueing only: NOT_DHCP when
+ * the datagram is too short for a DHCP message or has no magic cookie; undefined when option 53 is
+ * not in the options field (absent, in an overloaded file/sname, or the options are broken). The
+ * engine decodes the message properly when its turn comes.
+ */
+function quickType(buf: Buffer): number | undefined {
+  if (buf.length < 241 || buf.readUInt32BE(236) !== 0x63825363) return NOT_DHCP;
+  for (let p = 240; p < buf.length;) {
+    const code = buf[p]!;
+    if (code === 0) { p++; continue; }
+    if (code === 255 || p + 1 >= buf.length) return undefined;
+    const len = buf[p + 1]!;
+    if (code === 53) return len === 1 && p + 2 < buf.length ? buf[p + 2] : undefined;
+    p += 2 + len;
+  }
+  return undefined;
+}
+
+/** A datagram waiting for its turn (overload: see the header). */
+interface Queued {
+  link: ServerLink;
+  buf: Buffer;
+  meta: DatagramMeta;
+  /** performance.now() when it was read from the socket. */
+  at: number;
+  type: number | undefined;
+}
+
+/** A double-ended queue that does not move its elements on every shift. */
+class Deque<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+  get length(): number { return this.items.length - this.head; }
+  push(x: T): void { this.items.push(x); }
+  /** The oldest. */
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) { this.items = []; this.head = 0; }
+    else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0; }
+    return x;
+  }
+  /** The newest. */
+  pop(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items.pop();
+    if (this.head === this.items.length) { this.items = []; this.head = 0; }
+    return x;
+  }
+  clear(): void { this.items = []; this.head = 0; }
+}
+
 export class ServerDaemon {
   readonly store: LeaseStore;
   readonly links: readonly ServerLink[];
@@ -114,6 +208,18 @@ export class ServerDaemon {
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly maxInFlight: number;
+  private readonly turnBudgetMs: number;
+  private readonly discoverMaxAgeMs: number;
+  private readonly requestMaxAgeMs: number;
+  private readonly maxQueuedDiscovers: number;
+  /** Overload queues (see the header): DISCOVERs, and everything else, which goes first. */
+  private readonly urgent = new Deque<Queued>();
+  private readonly discovers = new Deque<Queued>();
+  /** Time spent handling datagrams in this event-loop turn (ms), and whether the turn's end is scheduled. */
+  private turnSpent = 0;
+  private turnEndScheduled = false;
+  private lastSourceText = '';
+  private lastSource = 0;
   private readonly expireTimer: NodeJS.Timeout;
   private probeTimer: NodeJS.Timeout | null = null;
   private dbDown = false;
@@ -128,7 +234,11 @@ export class ServerDaemon {
     this.serverPort = opts.serverPort;
     this.log = opts.log ?? silent;
     this.now = opts.now ?? Date.now;
-    this.maxInFlight = opts.maxInFlight ?? 50_000;
+    this.maxInFlight = opts.maxInFlight ?? 4096;
+    this.turnBudgetMs = opts.turnBudgetMs ?? 2;
+    this.discoverMaxAgeMs = opts.discoverMaxAgeMs ?? 500;
+    this.requestMaxAgeMs = opts.requestMaxAgeMs ?? 2000;
+    this.maxQueuedDiscovers = opts.maxQueuedDiscovers ?? 8192;
     this.configValue = opts.config;
     this.engineValue = engine;
     this.metrics = opts.metrics ?? new ServerMetrics({
@@ -183,13 +293,88 @@ export class ServerDaemon {
     this.metrics.receivedMessage(type);
   }
 
-  /** Feeds one datagram through the engine; exposed for tests that bypass endpoints. */
+  /** Datagrams read but not yet handled (overload). */
+  get queued(): number { return this.urgent.length + this.discovers.length; }
+
+  /**
+   * One datagram from an endpoint (exposed for tests that bypass endpoints): handled now while this
+   * event-loop turn has budget left and nothing is queued, else queued (see the header).
+   */
   receive(link: ServerLink, buf: Buffer, meta: DatagramMeta): void {
     if (this.stopping) return;
+    const t0 = performance.now();
+    const type = quickType(buf);
+    if (type === NOT_DHCP || (this.queued === 0 && this.turnSpent < this.turnBudgetMs)) {
+      this.handle(link, buf, meta, type === DHCPDISCOVER);
+      this.turnSpent += performance.now() - t0;
+      this.scheduleTurnEnd();
+      return;
+    }
+    if (type === DHCPDISCOVER) {
+      if (this.inFlight.size >= this.maxInFlight >> 1) { this.shed(type, 'overloaded'); return; }
+      this.discovers.push({ link, buf, meta, at: t0, type });
+      if (this.discovers.length > this.maxQueuedDiscovers) this.shed(this.discovers.shift()!.type, 'overloaded');
+    } else {
+      this.urgent.push({ link, buf, meta, at: t0, type });
+    }
+    this.scheduleTurnEnd();
+  }
+
+  /** How long a queued message of this type stays worth answering (ms). */
+  private maxAge(type: number | undefined): number {
+    if (type === DHCPDISCOVER) return this.discoverMaxAgeMs;
+    return type === DHCPREQUEST || type === DHCPINFORM ? this.requestMaxAgeMs : Infinity;
+  }
+
+  private scheduleTurnEnd(): void {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
+    setImmediate(() => this.endTurn());
+  }
+
+  /** The check phase of a turn: work through the queue for one budget, then open the next turn. */
+  private endTurn(): void {
+    this.turnEndScheduled = false;
+    this.turnSpent = 0;
+    if (this.stopping) { this.urgent.clear(); this.discovers.clear(); return; }
+    if (this.queued === 0) return;
+    const start = performance.now();
+    let now = start;
+    // At least one per turn, whatever the budget.
+    do {
+      const q = this.urgent.length > 0 ? this.urgent.shift()! : this.discovers.shift()!;
+      if (now - q.at > this.maxAge(q.type)) this.shed(q.type, 'stale');
+      else this.handle(q.link, q.buf, q.meta, q.type === DHCPDISCOVER);
+      now = performance.now();
+    } while (this.queued > 0 && now - start < this.turnBudgetMs);
+    if (this.queued > 0) this.scheduleTurnEnd();
+  }
+
+  /** A datagram's source address as a number; a relay or client sends many, so the last is kept. */
+  private sourceAddress(text: string): number {
+    if (text !== this.lastSourceText) {
+      this.lastSourceText = text;
+      this.lastSource = tryParseIpv4(text) ?? 0;
+    }
+    return this.lastSource;
+  }
+
+  /** A message dropped before the engine saw it: counted as received (by its option 53) and dropped. */
+  private shed(type: number | undefined, reason: AnyDropReason): void {
+    this.receivedType(type);
+    this.drop(reason);
+  }
+
+  private handle(link: ServerLink, buf: Buffer, meta: DatagramMeta, discover: boolean): void {
     const now = this.now();
-    if (this.dbDown || this.inFlight.size >= this.maxInFlight) {
+    if (this.dbDown) {
       this.receivedType(peekType(buf));
       this.drop('db-unavailable');
+      return;
+    }
+    if (this.inFlight.size >= (discover ? this.maxInFlight >> 1 : this.maxInFlight)) {
+      this.receivedType(peekType(buf));
+      this.drop('overloaded');
       return;
     }
     const engine = this.engineValue;
@@ -197,7 +382,7 @@ export class ServerDaemon {
     try {
       r = engine.handle({
         data: buf, interface: link.name, now,
-        source: { address: tryParseIpv4(meta.address) ?? 0, port: meta.port },
+        source: { address: this.sourceAddress(meta.address), port: meta.port },
         senderHwAddress: meta.hwAddress === undefined ? null : encodeIpoibHwAddress(meta.hwAddress),
       });
     } catch (err) {

@@ -101,15 +101,15 @@ export function orderKeys(keys: readonly string[]): string[] {
 }
 
 export interface ClientIdentity {
-  /** Option 61 as received, or null. */
+  /** Option 61 as received, or null. A view of the received datagram: copy what outlives it. */
   clientId: Buffer | null;
-  /** What the client's leases are keyed on: option 61, or htype + chaddr for a non-IB client without it. */
+  /** What the client's leases are keyed on: option 61, or htype + chaddr for a non-IB client without it (a view, as clientId). */
   leaseKey: Buffer;
-  /** leaseKey as colon hex (map keys, logs). */
+  /** leaseKey as a map key (leaseKeyText()): one character per byte, not for display. */
   leaseKeyText: string;
   /** The port GUID: from the link's 20-byte source address when known, else from option 61 or chaddr. */
   portGuid: bigint | null;
-  /** The 20-byte IPoIB source address, when the link layer reported it. */
+  /** The 20-byte IPoIB source address, when the link layer reported it (a view, as clientId). */
   hwaddr: Buffer | null;
   variant: HardwareVariant;
   /** Identity keys, most specific first. */
@@ -131,39 +131,84 @@ function relayCircuitId(m: DhcpMessage): Buffer | undefined {
 }
 
 /**
+ * A lease key (option 61, or htype + chaddr) as the string the lease table and rate limiter file it
+ * under: one latin1 character per byte, which node builds natively and which is distinct for distinct
+ * bytes (colon hex, for people, is formatHex; this runs per packet and is never shown).
+ */
+export function leaseKeyText(key: Buffer): string {
+  return key.toString('latin1');
+}
+
+/**
+ * The port GUID in option 61. The Mellanox form (ff, any IAID, DUID-EN 713 with a 9-byte identifier
+ * 00 + GUID: IPOIB-FACTS §5.3) is what nearly every IB client sends, so it is read in place; any
+ * other form goes through the full parse (protocol/client-id.ts portGuidOf, which gives the same
+ * answer for this form).
+ */
+function cidPortGuid(cid: Buffer): bigint | null {
+  if (cid.length === 20 && cid[0] === 0xff && cid[5] === 0x00 && cid[6] === 0x02 && cid[7] === 0x00 && cid[8] === 0x00 &&
+    cid[9] === 0x02 && cid[10] === 0xc9 && cid[11] === 0x00) {
+    return cid.readBigUInt64BE(12);
+  }
+  return portGuidOf(cid);
+}
+
+/**
+ * One client's identity. Built per received message, so everything only some messages need (the
+ * reservation keys: only a subnet with reservations looks at them) is computed on first use, while
+ * the message's buffers are still the ones it arrived in.
+ */
+class Identity implements ClientIdentity {
+  private keyList: string[] | null = null;
+
+  constructor(
+    private readonly m: DhcpMessage,
+    readonly clientId: Buffer | null,
+    readonly leaseKey: Buffer,
+    readonly leaseKeyText: string,
+    readonly portGuid: bigint | null,
+    readonly hwaddr: Buffer | null,
+    readonly variant: HardwareVariant,
+    private readonly hlen: number,
+  ) {}
+
+  get keys(): string[] {
+    if (this.keyList !== null) return this.keyList;
+    const keys: string[] = [];
+    if (this.clientId !== null) clientIdKeys(this.clientId, true, keys);
+    if (this.hwaddr !== null) hardwareKeys(this.hwaddr, keys);
+    if (this.hlen > 0) hardwareKeys(this.m.chaddr.subarray(0, this.hlen), keys);
+    const circuit = relayCircuitId(this.m);
+    if (circuit !== undefined && circuit.length > 0) circuitIdKeys(circuit, keys);
+    this.keyList = orderKeys(keys);
+    return this.keyList;
+  }
+}
+
+/**
  * The identity of the client that sent `m`, or why it has none. `senderHwAddress` is the 20-byte
- * IPoIB source address of the datagram, when the server runs on the project's link.
+ * IPoIB source address of the datagram, when the server runs on the project's link. Nothing is
+ * copied: the identity's buffers are views of the message's.
  */
 export function clientIdentity(m: DhcpMessage, senderHwAddress?: Buffer | null): ClientIdentity | IdentityProblem {
   const variant = classifyHardware(m);
   const cidView = getClientIdentifier(m);
-  const cid = cidView === undefined || cidView.length === 0 ? null : Buffer.from(cidView);
+  const cid = cidView === undefined || cidView.length === 0 ? null : cidView;
   const hlen = m.hlen >= 1 && m.hlen <= CHADDR_LENGTH ? m.hlen : 0;
   let leaseKey: Buffer;
   if (cid !== null) leaseKey = cid;
   else if (m.htype === HTYPE_INFINIBAND) return 'ipoib-no-client-id';
   else if (hlen === 0) return 'no-client-identity';
   else leaseKey = Buffer.concat([Buffer.from([m.htype]), m.chaddr.subarray(0, hlen)]);
-
-  const keys: string[] = [];
-  let fromCid: bigint | null = null;
-  if (cid !== null) {
-    clientIdKeys(cid, true, keys);
-    fromCid = portGuidOf(cid);
-  }
   const hwaddr = senderHwAddress !== undefined && senderHwAddress !== null && senderHwAddress.length === 20
-    ? Buffer.from(senderHwAddress) : null;
-  if (hwaddr !== null) hardwareKeys(hwaddr, keys);
-  let fromChaddr: bigint | null = null;
-  if (hlen > 0) {
-    const ch = m.chaddr.subarray(0, hlen);
-    hardwareKeys(ch, keys);
-    if (m.htype === HTYPE_INFINIBAND && hlen === 8) fromChaddr = ch.readBigUInt64BE(0);
+    ? senderHwAddress : null;
+  let portGuid: bigint | null;
+  if (hwaddr !== null) portGuid = hwaddr.readBigUInt64BE(12);
+  else {
+    portGuid = cid !== null ? cidPortGuid(cid) : null;
+    if (portGuid === null && m.htype === HTYPE_INFINIBAND && hlen === 8) portGuid = m.chaddr.readBigUInt64BE(0);
   }
-  const circuit = relayCircuitId(m);
-  if (circuit !== undefined && circuit.length > 0) circuitIdKeys(circuit, keys);
-  const portGuid = hwaddr !== null ? hwaddr.readBigUInt64BE(12) : fromCid ?? fromChaddr;
-  return { clientId: cid, leaseKey, leaseKeyText: formatHex(leaseKey), portGuid, hwaddr, variant, keys: orderKeys(keys) };
+  return new Identity(m, cid, leaseKey, leaseKeyText(leaseKey), portGuid, hwaddr, variant, hlen);
 }
 
 /** Identity keys -> value, refusing a second value under a key (two reservations for one client). */

@@ -6,7 +6,7 @@
 
 import { FreeIndex } from '../lease-db/free-index.js';
 import { holdsAddress, type Lease, type NewLease, type Pool } from '../lease-db/lease.js';
-import { formatHex } from '../protocol/index.js';
+import { leaseKeyText } from './identity.js';
 import type { PoolConfig, SubnetConfig } from './config.js';
 
 /** One write for the daemon to commit with LeaseStore.add() / update(), in order. */
@@ -18,11 +18,13 @@ export type LeaseWrite =
 export interface Offer {
   subnetId: number;
   address: number;
-  /** The client's lease key (colon hex of option 61, or htype + chaddr). */
+  /** The client's lease key (identity.ts leaseKeyText of option 61, or of htype + chaddr). */
   client: string;
   portGuid: bigint | null;
   /** Seconds since the epoch. */
   expires: number;
+  /** The DISCOVER's xid (a REQUEST naming no address may select the offer by it: engine.ts request()). */
+  xid?: number;
 }
 
 /** Who is asking, for ownership tests: the lease key, and the port GUID when port matching is on. */
@@ -31,16 +33,29 @@ export interface Owner {
   portGuid: bigint | null;
 }
 
-function subnetKey(subnetId: number, k: string): string {
-  return `${subnetId}|${k}`;
+/**
+ * A map per subnet: lookups use the caller's key as it is (the identity's lease-key text, the port
+ * GUID as a bigint), so no key string is built per lookup.
+ */
+class PerSubnet<K, V> {
+  private readonly maps = new Map<number, Map<K, V>>();
+  get(subnetId: number, k: K): V | undefined { return this.maps.get(subnetId)?.get(k); }
+  set(subnetId: number, k: K, v: V): void {
+    let m = this.maps.get(subnetId);
+    if (m === undefined) { m = new Map(); this.maps.set(subnetId, m); }
+    m.set(k, v);
+  }
+  delete(subnetId: number, k: K): void { this.maps.get(subnetId)?.delete(k); }
 }
 
 export class LeaseTable {
   private readonly byAddress = new Map<number, Lease>();
-  private readonly byClient = new Map<string, Lease>();
-  private readonly byGuid = new Map<string, Lease>();
+  private readonly byClient = new PerSubnet<string, Lease>();
+  private readonly byGuid = new PerSubnet<bigint, Lease>();
+  /** The lease-key text each indexed lease is filed under in byClient (saves re-formatting it). */
+  private readonly clientKeyAt = new Map<number, string>();
   private readonly offersByAddress = new Map<number, Offer>();
-  private readonly offersByClient = new Map<string, Offer>();
+  private readonly offersByClient = new PerSubnet<string, Offer>();
   readonly free: FreeIndex;
   /** Addresses no dynamic allocation may take: reserved ones, and network/broadcast addresses. */
   private readonly pinned = new Set<number>();
@@ -68,14 +83,14 @@ export class LeaseTable {
 
   /** The client's lease in the subnet: by lease key, else (port matching on) by port GUID. */
   forClient(subnetId: number, who: Owner): Lease | undefined {
-    const l = this.byClient.get(subnetKey(subnetId, who.client));
+    const l = this.byClient.get(subnetId, who.client);
     if (l !== undefined || !this.matchPortGuid || who.portGuid === null) return l;
-    return this.byGuid.get(subnetKey(subnetId, who.portGuid.toString(16)));
+    return this.byGuid.get(subnetId, who.portGuid);
   }
 
   /** True when the lease or offer is this client's (same key, or same port when port matching is on). */
   owns(who: Owner, clientId: Buffer | null | string, portGuid: bigint | null): boolean {
-    const key = typeof clientId === 'string' ? clientId : clientId === null ? null : formatHex(clientId);
+    const key = typeof clientId === 'string' ? clientId : clientId === null ? null : leaseKeyText(clientId);
     if (key !== null && key === who.client) return true;
     return this.matchPortGuid && who.portGuid !== null && portGuid === who.portGuid;
   }
@@ -129,20 +144,20 @@ export class LeaseTable {
   // ---- offers ----
 
   offerFor(subnetId: number, client: string): Offer | undefined {
-    return this.offersByClient.get(subnetKey(subnetId, client));
+    return this.offersByClient.get(subnetId, client);
   }
 
   addOffer(o: Offer): void {
     this.dropOffer(o.subnetId, o.client);
     this.offersByAddress.set(o.address, o);
-    this.offersByClient.set(subnetKey(o.subnetId, o.client), o);
+    this.offersByClient.set(o.subnetId, o.client, o);
     this.free.mark(o.address);
   }
 
   dropOffer(subnetId: number, client: string): void {
-    const o = this.offersByClient.get(subnetKey(subnetId, client));
+    const o = this.offersByClient.get(subnetId, client);
     if (o === undefined) return;
-    this.offersByClient.delete(subnetKey(subnetId, client));
+    this.offersByClient.delete(subnetId, client);
     if (this.offersByAddress.get(o.address) === o) {
       this.offersByAddress.delete(o.address);
       const l = this.byAddress.get(o.address);
@@ -163,16 +178,17 @@ export class LeaseTable {
 
   /**
    * Puts `next` at its address and returns the store write that makes it durable: an update against
-   * the version the table holds (the store will hold version + 1), or an add.
+   * the version the table holds (the store will hold version + 1), or an add. `clientKey` is
+   * leaseKeyText(next.clientId) when the caller has it already (the engine's identity does).
    */
-  write(next: NewLease, now: number): LeaseWrite {
+  write(next: NewLease, now: number, clientKey?: string): LeaseWrite {
     const cur = this.byAddress.get(next.address);
     if (cur === undefined) {
-      this.index({ ...next, version: 1 }, now);
+      this.index({ ...next, version: 1 }, now, clientKey);
       return { op: 'add', lease: next };
     }
     const lease: Lease = { ...next, version: cur.version };
-    this.index({ ...next, version: cur.version + 1 }, now);
+    this.index({ ...next, version: cur.version + 1 }, now, clientKey);
     return { op: 'update', lease };
   }
 
@@ -186,30 +202,29 @@ export class LeaseTable {
 
   private unindex(l: Lease): void {
     this.byAddress.delete(l.address);
-    if (l.clientId !== null) {
-      const k = subnetKey(l.subnetId, formatHex(l.clientId));
-      if (this.byClient.get(k) === l) this.byClient.delete(k);
+    const k = this.clientKeyAt.get(l.address);
+    if (k !== undefined) {
+      this.clientKeyAt.delete(l.address);
+      if (this.byClient.get(l.subnetId, k) === l) this.byClient.delete(l.subnetId, k);
     }
-    if (l.portGuid !== null) {
-      const k = subnetKey(l.subnetId, l.portGuid.toString(16));
-      if (this.byGuid.get(k) === l) this.byGuid.delete(k);
-    }
+    if (l.portGuid !== null && this.byGuid.get(l.subnetId, l.portGuid) === l) this.byGuid.delete(l.subnetId, l.portGuid);
   }
 
-  private index(l: Lease, now: number): void {
+  /** `clientKey`: leaseKeyText(l.clientId) when the caller has it already. */
+  private index(l: Lease, now: number, clientKey?: string): void {
     const cur = this.byAddress.get(l.address);
     if (cur !== undefined) this.unindex(cur);
     this.byAddress.set(l.address, l);
     // A client's newest lease wins its index entry; an older one stays reachable by address.
     if (l.clientId !== null) {
-      const k = subnetKey(l.subnetId, formatHex(l.clientId));
-      const other = this.byClient.get(k);
-      if (other === undefined || other.start <= l.start || !holdsAddress(other, now)) this.byClient.set(k, l);
+      const k = clientKey ?? leaseKeyText(l.clientId);
+      this.clientKeyAt.set(l.address, k);
+      const other = this.byClient.get(l.subnetId, k);
+      if (other === undefined || other.start <= l.start || !holdsAddress(other, now)) this.byClient.set(l.subnetId, k, l);
     }
     if (l.portGuid !== null && l.state !== 'declined') {
-      const k = subnetKey(l.subnetId, l.portGuid.toString(16));
-      const other = this.byGuid.get(k);
-      if (other === undefined || other.start <= l.start || !holdsAddress(other, now)) this.byGuid.set(k, l);
+      const other = this.byGuid.get(l.subnetId, l.portGuid);
+      if (other === undefined || other.start <= l.start || !holdsAddress(other, now)) this.byGuid.set(l.subnetId, l.portGuid, l);
     }
     if (holdsAddress(l, now) || this.pinned.has(l.address)) this.free.mark(l.address);
     else if (!this.offersByAddress.has(l.address)) this.free.clear(l.address);

@@ -30,7 +30,10 @@ export class ServerMetrics {
   private readonly sent: Counter<'type'>;
   private readonly drops: Counter<'reason'>;
   private readonly commitSeconds: Histogram<string>;
+  /** Label children looked up once: prom-client hashes the labels on every labels() call. */
   private readonly receivedByType = new Map<string, { inc(): void }>();
+  private readonly sentByType = new Map<string, { inc(): void }>();
+  private readonly dropsByReason = new Map<string, { inc(): void }>();
   private server: Server | null = null;
 
   constructor(source: MetricsSource) {
@@ -87,11 +90,16 @@ export class ServerMetrics {
   }
 
   sentMessage(type: number | undefined): void {
-    this.sent.labels(type === undefined ? 'none' : MESSAGE_TYPE_LABELS[type] ?? `type-${type}`).inc();
+    const label = type === undefined ? 'none' : MESSAGE_TYPE_LABELS[type] ?? `type-${type}`;
+    let c = this.sentByType.get(label);
+    if (c === undefined) { c = this.sent.labels(label); this.sentByType.set(label, c); }
+    c.inc();
   }
 
   dropped(reason: AnyDropReason): void {
-    this.drops.labels(reason).inc();
+    let c = this.dropsByReason.get(reason);
+    if (c === undefined) { c = this.drops.labels(reason); this.dropsByReason.set(reason, c); }
+    c.inc();
   }
 
   commitDuration(seconds: number): void {

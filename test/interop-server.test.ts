@@ -165,7 +165,15 @@ setTimeout(() => { console.log('TIMEOUT'); process.exit(3); }, 15000);
   await pair.exec(pair.clientNs, 'ip', ['route', 'add', '255.255.255.255', 'dev', pair.clientIf]);
   const r = await pair.exec(pair.clientNs, 'env', ['-u', 'NODE_OPTIONS', process.execPath, script], { timeoutMs: 20_000 });
   t.match(r.stdout, /BOUND 10\.99\.\d+\.\d+/, `the dhcp package's client is bound: ${r.stdout} ${r.stderr.slice(0, 300)}`);
+  // Its REQUEST carries neither option 50 nor 54 (TOOLCHAIN.md §5 bug 2); the server takes it as
+  // selecting its offer by xid (server/engine.ts request(), a documented RFC 2131 deviation) and says so.
+  t.match(server.output(), /"variant":"request-selecting-by-xid"/, 'the server logged the REQUEST variant');
   await stopServer(t, server);
+  const bound = /BOUND (\S+)/.exec(r.stdout)?.[1];
+  const store = await openSqliteStore(server.db, { readonly: true });
+  const l = bound === undefined ? null : await store.get(parseIpv4(bound));
+  await store.close();
+  t.equal(l?.state, 'bound', 'the lease it was given is durable in the server\'s store');
 });
 
 interface DhcpClient { on(e: string, f: (x: unknown) => void): void }

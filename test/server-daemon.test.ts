@@ -25,7 +25,7 @@ import {
 } from '../protocol/index.js';
 import { ConfigError, parseConfig, type ServerConfig } from '../server/config.js';
 import { ControlSocket, sendControlCommand } from '../server/control-socket.js';
-import { ServerDaemon, type DaemonLogger, type ServerLink } from '../server/daemon.js';
+import { ServerDaemon, type DaemonLogger, type ServerDaemonOptions, type ServerLink } from '../server/daemon.js';
 import { ServerStartError, checkServerPort, startServerOnHost } from '../server/daemon-host.js';
 import { ALL_DROP_REASONS } from '../server/daemon-drops.js';
 import { ClientDaemon } from '../client/daemon.js';
@@ -148,7 +148,10 @@ function msg(type: number, o: { guid?: bigint; xid?: number; requested?: number;
 
 interface Rig { daemon: ServerDaemon; ep: FakeEndpoint; store: TestStore; events: string[]; lines: LogLine[] }
 
-async function rig(t: { teardown(fn: () => unknown): void }, o: { cfg?: ServerConfig; configLoader?: () => ServerConfig; probeMs?: number } = {}): Promise<Rig> {
+async function rig(
+  t: { teardown(fn: () => unknown): void },
+  o: { cfg?: ServerConfig; configLoader?: () => ServerConfig; probeMs?: number; daemon?: Partial<ServerDaemonOptions> } = {},
+): Promise<Rig> {
   const events: string[] = [];
   const store = new TestStore(await openSqliteStore(dbFile()), events);
   const ep = new FakeEndpoint(events);
@@ -157,6 +160,7 @@ async function rig(t: { teardown(fn: () => unknown): void }, o: { cfg?: ServerCo
   const daemon = await ServerDaemon.start({
     config: o.cfg ?? config(), store, links: [link], serverPort: P, log, dbProbeIntervalMs: o.probeMs ?? 20,
     ...(o.configLoader !== undefined ? { configLoader: o.configLoader } : {}),
+    ...o.daemon,
   });
   t.teardown(() => daemon.stop());
   return { daemon, ep, store, events, lines };
@@ -274,6 +278,60 @@ t.test('a malformed flood and one client\'s flood do not stall a good client', a
   t.ok((r.daemon.stats.drops['malformed'] ?? 0) > 2900, `malformed datagrams counted (${r.daemon.stats.drops['malformed']})`);
   t.ok((r.daemon.stats.drops['rate-limited'] ?? 0) > 200, `the flooding client is rate limited (${r.daemon.stats.drops['rate-limited']})`);
   t.ok(r.ep.ofType(DhcpMessageType.DHCPOFFER).filter((m) => m.xid >= 0x5000).length <= 25, 'the flooding client got at most its burst answered');
+});
+
+t.test('overload: queued messages that finish exchanges go before DISCOVERs; non-DHCP bytes are never queued', async (t) => {
+  // turnBudgetMs 0: every DHCP datagram is queued, as under overload (daemon.ts "Overload" 2-3).
+  const r = await rig(t, { daemon: { turnBudgetMs: 0 } });
+  r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + 1n, xid: 0x71 }));
+  r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + 2n, xid: 0x72 }));
+  r.ep.inject(msg(DhcpMessageType.DHCPINFORM, { guid: GUID0 + 3n, xid: 0x73, ciaddr: parseIpv4('10.0.0.50') }));
+  r.ep.inject(Buffer.from('not dhcp at all'));
+  t.equal(r.daemon.stats.drops['malformed'], 1, 'a datagram that is not DHCP is dropped at once, not queued');
+  t.equal(r.daemon.queued, 3, 'three DHCP messages queued');
+  await waitFor('three answers', () => r.ep.sent.length === 3);
+  t.same(r.ep.sent.map((x) => x.message.xid), [0x73, 0x71, 0x72], 'the INFORM first, then the DISCOVERs in order');
+  t.equal(r.daemon.queued, 0, 'queue drained');
+});
+
+t.test('overload: a queued DISCOVER or REQUEST past its age is dropped as stale; a RELEASE never is', async (t) => {
+  const r = await rig(t, { daemon: { turnBudgetMs: 0, discoverMaxAgeMs: -1, requestMaxAgeMs: -1 } });
+  for (let i = 0; i < 3; i++) r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + BigInt(i), xid: 0x80 + i }));
+  r.ep.inject(msg(DhcpMessageType.DHCPREQUEST, { xid: 0x90, requested: parseIpv4('10.0.0.20'), serverId: parseIpv4(SERVER) }));
+  r.ep.inject(msg(DhcpMessageType.DHCPRELEASE, { xid: 0x91, ciaddr: parseIpv4('10.0.0.21') }));
+  await waitFor('the queue to drain', () => r.daemon.queued === 0);
+  t.equal(r.daemon.stats.drops['stale'], 4, 'three DISCOVERs and the REQUEST stale');
+  t.equal(r.daemon.stats.received['discover'], 3, 'and still counted as received');
+  t.equal(r.daemon.stats.received['release'], 1, 'the RELEASE reached the engine');
+  t.equal(r.daemon.stats.drops['release-invalid'], 1, '(which refused it: no such lease)');
+  t.equal(r.ep.sent.length, 0, 'nothing answered');
+  t.match(await r.daemon.metrics.text(), /dhcp4_drops_total\{reason="stale"\} 4/, 'in the metrics');
+});
+
+t.test('overload: with commits in flight past the bound, DISCOVERs are shed first, then REQUESTs; held ACKs still leave', async (t) => {
+  const r = await rig(t, { daemon: { maxInFlight: 2 } });
+  const offers: DhcpMessage[] = [];
+  for (const [i, xid] of [[1, 0xa1], [2, 0xa2]] as const) {
+    r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + BigInt(i), xid }));
+    await waitFor(`OFFER ${xid}`, () => r.ep.ofType(DhcpMessageType.DHCPOFFER, xid).length === 1);
+    offers.push(r.ep.ofType(DhcpMessageType.DHCPOFFER, xid)[0]!);
+  }
+  r.store.hold();
+  r.ep.inject(msg(DhcpMessageType.DHCPREQUEST, { guid: GUID0 + 1n, xid: 0xa1, requested: offers[0]!.yiaddr, serverId: parseIpv4(SERVER) }));
+  await waitFor('one commit in flight', () => r.daemon.commitsInFlight === 1);
+  r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + 3n, xid: 0xa3 }));
+  t.equal(r.daemon.stats.drops['overloaded'], 1, 'at half the bound a new DISCOVER is shed');
+  r.ep.inject(msg(DhcpMessageType.DHCPREQUEST, { guid: GUID0 + 2n, xid: 0xa2, requested: offers[1]!.yiaddr, serverId: parseIpv4(SERVER) }));
+  await waitFor('two commits in flight', () => r.daemon.commitsInFlight === 2);
+  t.equal(r.daemon.stats.drops['overloaded'], 1, 'a REQUEST is still taken below the bound');
+  r.ep.inject(msg(DhcpMessageType.DHCPREQUEST, { guid: GUID0 + 4n, xid: 0xa4, requested: parseIpv4('10.0.0.99'), serverId: parseIpv4(SERVER) }));
+  t.equal(r.daemon.stats.drops['overloaded'], 2, 'at the bound a REQUEST is shed too');
+  t.equal(r.daemon.stats.received['request'], 3, 'every REQUEST counted as received');
+  r.store.unhold();
+  await waitFor('both ACKs', () => r.ep.ofType(DhcpMessageType.DHCPACK).length === 2);
+  r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + 3n, xid: 0xa5 }));
+  await waitFor('OFFER after the backlog', () => r.ep.ofType(DhcpMessageType.DHCPOFFER, 0xa5).length === 1);
+  t.pass('served again once the commits are durable');
 });
 
 t.test('metrics: counters by type and reason, pool utilisation, commit latency; served over HTTP', async (t) => {

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { parseConfig, type ServerConfig } from '../server/config.js';
 import { ServerEngine, type EngineInput, type EngineResult, type LeaseWrite } from '../server/engine.js';
 import { commitWrites } from '../server/commit.js';
+import { writeReply } from '../server/reply-writer.js';
 import { openSqliteStore } from '../lease-db/sqlite-store.js';
 import { hex } from './helpers/codec.js';
 import {
@@ -555,4 +556,78 @@ t.test('a config reload keeps leases: a new engine built from the old one\'s lea
   t.equal(reply(r).yiaddr, a);
   t.equal(optU32(reply(r), OptionCode.LEASE_TIME), 7200, 'new config applies');
   t.equal(version(r.writes[0]), 1, 'version carried over');
+});
+
+// ---- the per-packet path (engine.ts "Cost") and the `dhcp` npm client's REQUEST ----
+
+t.test('the reply writer produces the protocol codec\'s bytes; too-large replies still go through the codec', async (t) => {
+  // Differential: server/reply-writer.ts against protocol/dhcp-message.ts encodeDhcpMessage (an
+  // independent implementation of RFC 2131 §2 / RFC 2132 / RFC 3396), on arbitrary reply records.
+  const opt = fc.record({ code: fc.integer({ min: 1, max: 254 }).filter((c) => c !== 52), data: fc.uint8Array({ maxLength: 300 }) });
+  fc.assert(fc.property(
+    fc.record({
+      htype: fc.integer({ min: 0, max: 255 }), hlen: fc.integer({ min: 0, max: 255 }), xid: fc.integer({ min: 0, max: 0xffffffff }),
+      flags: fc.integer({ min: 0, max: 0xffff }), yiaddr: fc.integer({ min: 0, max: 0xffffffff }), giaddr: fc.integer({ min: 0, max: 0xffffffff }),
+      chaddr: fc.uint8Array({ minLength: 16, maxLength: 16 }), sname: fc.boolean(), options: fc.uniqueArray(opt, { selector: (o) => o.code, maxLength: 12 }),
+      max: fc.integer({ min: 0, max: 1500 }),
+    }),
+    (v) => {
+      const m = emptyDhcpMessage(BOOTREPLY);
+      Object.assign(m, { htype: v.htype, hlen: v.hlen, xid: v.xid, flags: v.flags, yiaddr: v.yiaddr, giaddr: v.giaddr });
+      Buffer.from(v.chaddr).copy(m.chaddr);
+      if (v.sname) m.sname.write('boot.example', 'latin1');
+      m.options = v.options.map((o) => ({ code: o.code, data: Buffer.from(o.data) }));
+      const mine = writeReply(m, v.max);
+      let theirs: Buffer | null = null;
+      try { theirs = encodeDhcpMessage(m, undefined, 0, v.max); } catch { theirs = null; }
+      // null from the writer: it leaves overload (or refusal) to the codec.
+      return mine === null || (theirs !== null && mine.equals(theirs));
+    }), { numRuns: 2000 });
+  const e = engine(config({}, { 'option-data': [{ name: 'routers', data: '10.0.0.1' }, { name: 'domain-name', data: 'x'.repeat(250) },
+    { name: 'domain-search', data: 'a'.repeat(60) + '.example, ' + 'b'.repeat(60) + '.example, ' + 'c'.repeat(60) + '.example' }] }));
+  const r = send(e, msg({ type: 1, prl: [1, 3, 15, 119] }));
+  const m = reply(r);
+  t.ok(r.replies[0]!.bytes.length <= 576 - 28, 'a reply past the options field still fits 576 bytes');
+  t.ok(findOption(m.options, OptionCode.DOMAIN_NAME)?.length === 250, 'domain-name carried (file/sname overload by the codec)');
+});
+
+t.test('a logger that reports a level off is never called for it; the label is still there when read', async (t) => {
+  const calls: string[] = [];
+  const log = { info: (_o: object, s: string): void => { calls.push(s); }, debug: (_o: object, s: string): void => { calls.push(s); },
+    isLevelEnabled: (): boolean => false };
+  const e = engine(config(), { log });
+  const { ack } = dora(e);
+  const junk = send(e, Buffer.from('not dhcp'));
+  t.same(calls, [], 'nothing formatted or logged');
+  t.match(ack.label, /^cid=ff:00:00:00:00:00:02:00:00:02:c9:00:7c:fe:90:03:00:29:26:52 guid=7cfe900300292652 htype=32 hlen=0 xid=0x00001234$/);
+  t.equal(junk.label, 'src=0.0.0.0:33026', 'an undecodable datagram is labelled by its source');
+  const on: string[] = [];
+  const e2 = engine(config(), { log: { info: (_o: object, s: string): void => { on.push(s); }, debug: (): void => {}, isLevelEnabled: (l: string): boolean => l === 'info' } });
+  dora(e2);
+  t.ok(on.some((s) => / offer$/.test(s)) && on.some((s) => / ack$/.test(s)), 'with info on, OFFER and ACK are logged');
+});
+
+t.test('REQUEST without options 50 and 54 (the `dhcp` npm client): selects our offer by xid, and nothing else', async (t) => {
+  // TOOLCHAIN.md §5 bug 2: dhcp@0.2.20 sends DHCPREQUEST with ciaddr 0, no option 50, no option 54,
+  // the OFFER's xid, htype 1 / hlen 6 and option 61 = its MAC as text.
+  const mac = hex('020000000042');
+  const cid = Buffer.from('02:00:00:00:00:42', 'latin1');
+  const who = { cid, htype: 1, hlen: 6, chaddr: mac, flags: 0, xid: 0x2a };
+  const e = engine();
+  const offer = reply(send(e, msg({ ...who, type: DhcpMessageType.DHCPDISCOVER })));
+  const r = send(e, msg({ ...who, type: DhcpMessageType.DHCPREQUEST }));
+  const ack = reply(r);
+  t.equal(getMessageType(ack), DhcpMessageType.DHCPACK, 'ACK');
+  t.equal(ack.yiaddr, offer.yiaddr, 'for the offered address');
+  t.equal(optU32(ack, OptionCode.SERVER_IDENTIFIER), SERVER, 'from this server');
+  t.equal(r.writes.length, 1, 'one durable write');
+  t.equal(e.counters.variants['request-selecting-by-xid'], 1, 'the variant is counted');
+  // Without a matching offer it names no address: dropped as before (RFC 2131 gives it no meaning).
+  const other = send(e, msg({ ...who, type: DhcpMessageType.DHCPREQUEST, xid: 0x2b, cid: Buffer.from('02:00:00:00:00:43', 'latin1') }));
+  t.equal(other.drop?.reason, 'request-invalid', 'another client with no offer: request-invalid');
+  const e2 = engine();
+  send(e2, msg({ ...who, type: DhcpMessageType.DHCPDISCOVER }));
+  t.equal(send(e2, msg({ ...who, type: DhcpMessageType.DHCPREQUEST, xid: 0x99 })).drop?.reason, 'request-invalid', 'another xid: request-invalid');
+  t.equal(send(e2, msg({ ...who, type: DhcpMessageType.DHCPREQUEST }), T0 + 31_000).drop?.reason, 'request-invalid', 'after the offer expired (30 s): request-invalid');
+  t.equal(e2.counters.variants['request-selecting-by-xid'], undefined, 'and not counted as the variant');
 });
