@@ -175,7 +175,11 @@ function dhcpdLeases(text: string): DhcpdLease[] {
   return out;
 }
 
-t.test('ISC dhcpd -p P', { skip: gate('dhcpd', 'isc-dhcp-server') }, async (t) => {
+// ISC's dhcpd by its Debian path: under `npm test`, node_modules/.bin is first on PATH and the `dhcp`
+// npm package (a test peer) installs a `dhcpd` of its own there.
+const ISC_DHCPD = '/usr/sbin/dhcpd';
+
+t.test('ISC dhcpd -p P', { skip: gate(ISC_DHCPD, 'isc-dhcp-server') }, async (t) => {
   const pair = netnsPair(t, { tag: 'isc', serverAddress: '10.99.2.1/24' });
   const dir = mkdtempSync(join(tmpdir(), 'interop-dhcpd-'));
   const conf = join(dir, 'dhcpd.conf');
@@ -185,7 +189,7 @@ t.test('ISC dhcpd -p P', { skip: gate('dhcpd', 'isc-dhcp-server') }, async (t) =
     'subnet 10.99.2.0 netmask 255.255.255.0 {', '  range 10.99.2.100 10.99.2.149;', '  option routers 10.99.2.1;', '}', '',
   ].join('\n'));
   writeFileSync(leases, '');
-  const srv = pair.spawn(pair.serverNs, 'dhcpd', ['-4', '-f', '-d', '-p', String(P), '-cf', conf, '-lf', leases, '-pf', join(dir, 'dhcpd.pid'), pair.serverIf]);
+  const srv = pair.spawn(pair.serverNs, ISC_DHCPD, ['-4', '-f', '-d', '-p', String(P), '-cf', conf, '-lf', leases, '-pf', join(dir, 'dhcpd.pid'), pair.serverIf]);
   const srvOut = collect(srv);
   t.teardown(() => { srv.kill('SIGTERM'); });
   await waitFor('dhcpd to start', () => {
