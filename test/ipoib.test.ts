@@ -434,6 +434,50 @@ t.test('early filter: a broadcast nobody listens to costs a counter, not a recei
   t.same(heard, ['y'], 'with a socket on the port it is delivered');
 });
 
+t.test('switch-level filter: the fabric hands a host only the broadcasts it listens to, and follows binds and sysctls', async (t) => {
+  const n = net();
+  const a = await n.up('a', '10.0.0.1/24');
+  const b = await n.up('b', '10.0.0.2/24');
+  const fc = () => n.fabric.counters(b.device.queryPort(1).portGuid);
+  const wait = () => n.run(new Promise<void>((r) => n.s.setTimer(10, r)));
+  const s = a.udpSocket();
+  s.setBroadcast(true);
+  const big = Buffer.alloc(100, 0x41); // longer than an ARP packet: short payloads are always handed over
+  let before = fc();
+  const hcaBefore = b.device.counters(1).rcvPkts;
+  for (let k = 0; k < 5; k++) s.send(big, '255.255.255.255', 9999, { interface: 'ib0' });
+  await wait();
+  t.equal(fc().notListened - before.notListened, 5, 'declined at the switch');
+  t.equal(fc().rcvPkts - before.rcvPkts, 5, 'and still counted as delivered by the switch port');
+  t.equal(b.device.counters(1).rcvPkts - hcaBefore, 0, 'the HCA never saw them');
+  const heard: string[] = [];
+  const sock = b.udpSocket().bind('0.0.0.0', 9999);
+  sock.onMessage((x) => heard.push(x.toString().slice(0, 2)));
+  before = fc();
+  s.send(big, '255.255.255.255', 9999, { interface: 'ib0' });
+  await wait();
+  t.same(heard, ['AA'], 'binding the port updates the filter at once');
+  t.equal(fc().notListened - before.notListened, 0);
+  sock.close();
+  before = fc();
+  s.send(big, '255.255.255.255', 9999, { interface: 'ib0' });
+  await wait();
+  t.equal(fc().notListened - before.notListened, 1, 'closing it filters again');
+  // ARP: a request for b's own address still reaches it and is answered.
+  const c = await n.up('c', '10.0.0.3/24');
+  t.equal((await n.run(c.ping('10.0.0.2'))).received, 1, 'resolved and answered through the filter');
+  t.ok(b.neighShow('ib0').some((r) => r.ip === '10.0.0.3'), 'b learnt c from its request');
+  before = fc();
+  t.equal((await n.run(a.ping('10.0.0.3'))).received, 1, 'a resolves c');
+  t.equal(fc().notListened - before.notListened, 1, "a's ARP request for c (a unknown to b) is declined at b's port");
+  // arp_accept=1: every ARP is handed over (gratuitous ARP may create entries).
+  b.sysctlSet('net.ipv4.conf.ib0.arp_accept', 1);
+  const d = await n.up('d', '10.0.0.4/24');
+  d.sendGratuitousArp('ib0');
+  await wait();
+  t.ok(b.neighShow('ib0').some((x) => x.ip === '10.0.0.4'), 'gratuitous ARP from an unknown sender created an entry');
+});
+
 t.test('IPv4 multicast: full join maps to the MGID; sending to an unjoined group uses a send-only join', async (t) => {
   const n = net();
   const a = await n.up('a', '10.0.0.1/24');

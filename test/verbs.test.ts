@@ -284,6 +284,37 @@ t.test('fabric-side multicast filter: counted at the switch as delivered and not
   t.throws(() => r.dev.setMulticastFilter(1, rec.mlid, { rules: [[{ offset: -1, value: Buffer.from([1]) }]] }), RangeError);
 });
 
+t.test('fabric-side multicast filter: negated matches, keyed rules, and a scope that leaves other packets to the HCA', async (t) => {
+  const w = await world();
+  const devs = await Promise.all(['pg0', 'pg1'].map((n) => w.host(n)));
+  const rec = (await Promise.all(devs.map((d) => join(w, d))))[0]!;
+  const [s, r] = devs.map((d) => udQp(d, { recv: 16 })) as [Ud, Ud];
+  r.qp.attachMcast(rec.mgid, rec.mlid);
+  const ah = s.pd.createAh(ahAttrFromMcMember(rec, 1));
+  const send = (bytes: number[]) => s.qp.postSend({ wrId: 0, data: Buffer.from(bytes), ud: { ah, remoteQpn: 0xffffff, remoteQkey: rec.qkey } });
+  const got = () => recvs(r).map((c) => c.data!.toString('hex'));
+  // Anything but 08 06; and 08 06 only with byte 2 = 0x2a (keyed on its first two bytes).
+  const rules = [[{ offset: 0, value: Buffer.from([0x08, 0x06]), negate: true }], [{ offset: 0, value: Buffer.from([0x08, 0x06]) }, { offset: 2, value: Buffer.from([0x2a]) }]];
+  r.dev.setMulticastFilter(1, rec.mlid, { rules });
+  send([0x08, 0x00, 0, 0]);
+  send([0x08, 0x06, 0x2b, 0]);
+  send([0x08, 0x06, 0x2a, 0]);
+  send([0x08]);
+  t.same(got(), ['08000000', '08062a00', '08'], 'negated match holds when the bytes differ or are missing; keyed rule needs byte 2');
+  const pkey = r.dev.queryPkey(1, 0);
+  // The scope's Q_Key is not the one the packets carry: the filter may not decline them.
+  r.dev.setMulticastFilter(1, rec.mlid, { rules: [], only: { pkey, qkey: rec.qkey ^ 1, minPayload: 0, multicastGrh: false } });
+  const before = w.fabric.counters(r.dev.queryPort(1).portGuid).notListened;
+  send([0x08, 0x06, 0x2b, 0]);
+  t.equal(recvs(r).length, 1, 'a packet outside the scope is handed over');
+  r.dev.setMulticastFilter(1, rec.mlid, { rules: [], only: { pkey, qkey: rec.qkey, minPayload: 4, multicastGrh: false } });
+  send([0x08, 0x06, 0x2b]);
+  send([0x08, 0x06, 0x2b, 0]);
+  t.equal(recvs(r).length, 1, 'shorter than minPayload: handed over; in scope with no rule: declined');
+  t.equal(w.fabric.counters(r.dev.queryPort(1).portGuid).notListened - before, 1);
+  t.throws(() => r.dev.setMulticastFilter(1, rec.mlid, { rules: [], only: { pkey: 0x10000, qkey: 0, minPayload: 0, multicastGrh: false } }), RangeError);
+});
+
 t.test('port down/up: async events, groups left, rejoin after PORT_ACTIVE', async (t) => {
   const w = await world();
   const d = await w.host('ev');

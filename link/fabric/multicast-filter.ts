@@ -4,19 +4,45 @@
 // describes what it listens to as byte matches on the payload; the switch counts a packet that
 // matches none as delivered (rcvPkts, rcvBytes, mcRcvPkts) and notListened, and never hands it
 // over. Declarative, so a transport between processes can carry it to the fabric daemon.
+// A filter may only decline what the receiver would itself drop without effect; `only` keeps
+// packets the receiving HCA rejects on its own (P_Key, Q_Key, opcode, QPN; IBA 10.9.3, 9.6.1.5)
+// flowing to it, so its drop counters stay what they were.
+import { OPCODE_UD_SEND_ONLY, OPCODE_UD_SEND_ONLY_WITH_IMMEDIATE } from '../wire/ib-constants.js';
 import type { PacketView } from './packet-view.js';
 
-/** payload[offset + i] & mask[i] === value[i] for every i (mask defaults to all ones). */
+/**
+ * payload[offset + i] & mask[i] === value[i] for every i (mask defaults to all ones); with negate,
+ * the match holds when that is false, including when the payload is too short to hold the bytes.
+ */
 export interface ByteMatch {
   offset: number;
   value: Uint8Array;
   mask?: Uint8Array;
+  negate?: boolean;
 }
 
-/** A packet is delivered when every match of at least one rule holds. No rules: nothing is delivered. */
+/** Which packets a filter may decline; every other packet is delivered. */
+export interface FilterScope {
+  /** The receiving QP's P_Key: a packet whose P_Key does not match it (IBA 10.9.3) is delivered. */
+  pkey: number;
+  /** The receiving QP's Q_Key: a packet with another Q_Key is delivered. */
+  qkey: number;
+  /** A payload shorter than this is delivered (the receiver counts it as malformed). */
+  minPayload: number;
+  /** True: a packet without a GRH, or whose DGID is not multicast, is delivered. */
+  multicastGrh: boolean;
+}
+
+/**
+ * A packet is delivered when every match of at least one rule holds. No rules: nothing is delivered.
+ * With `only`, just the UD SENDs to the multicast QPN that fall inside the scope are filtered.
+ */
 export interface MulticastFilter {
   rules: readonly (readonly ByteMatch[])[];
+  only?: FilterScope;
 }
+
+const QPN_MULTICAST = 0xffffff;
 
 export type CompiledFilter = (v: PacketView) => boolean;
 
@@ -28,32 +54,94 @@ export function validateMulticastFilter(f: MulticastFilter): void {
       if (m.mask !== undefined && m.mask.length !== m.value.length) throw new RangeError('filter mask and value differ in length');
     }
   }
+  const o = f.only;
+  if (o !== undefined) {
+    if (!Number.isInteger(o.pkey) || o.pkey < 0 || o.pkey > 0xffff) throw new RangeError(`filter pkey ${o.pkey} out of range`);
+    if (!Number.isInteger(o.qkey) || o.qkey < 0 || o.qkey > 0xffffffff) throw new RangeError(`filter qkey ${o.qkey} out of range`);
+    if (!Number.isInteger(o.minPayload) || o.minPayload < 0 || o.minPayload > 0x10000) throw new RangeError(`filter minPayload ${o.minPayload} out of range`);
+  }
 }
 
+/**
+ * Rules become flat integer programs, one per leading EtherType-like key (a rule that begins with
+ * an exact, unmasked 2-byte match at offset 0) plus one for the rest, so a packet runs only the
+ * rules that can hold for its first two bytes. One interpreter for every port keeps it monomorphic.
+ */
 export function compileMulticastFilter(f: MulticastFilter): CompiledFilter {
   validateMulticastFilter(f);
-  const rules = f.rules.map((r) => r.map((m) => ({
-    offset: m.offset, value: Uint8Array.from(m.value), mask: m.mask === undefined ? undefined : Uint8Array.from(m.mask),
-  })));
+  const generic: ByteMatch[][] = [];
+  const keyed = new Map<number, ByteMatch[][]>();
+  for (const rule of f.rules) {
+    const m = rule[0];
+    const exact = m !== undefined && m.offset === 0 && m.value.length === 2 && m.negate !== true
+      && (m.mask === undefined || (m.mask[0] === 0xff && m.mask[1] === 0xff));
+    if (!exact) { generic.push([...rule]); continue; }
+    const key = (m.value[0]! << 8) | m.value[1]!;
+    let list = keyed.get(key);
+    if (list === undefined) { list = []; keyed.set(key, list); }
+    list.push(rule.slice(1));
+  }
+  const genericProgram = program(generic);
+  const byKey = new Map<number, Int32Array>();
+  for (const [k, list] of keyed) byKey.set(k, program(list));
+  const only = f.only === undefined ? undefined : { ...f.only };
   return (v) => {
     const b = v.buf;
+    if (only !== undefined) {
+      if (v.opcode !== OPCODE_UD_SEND_ONLY && v.opcode !== OPCODE_UD_SEND_ONLY_WITH_IMMEDIATE) return true;
+      if (v.destQp !== QPN_MULTICAST || v.qkey !== only.qkey) return true;
+      if ((v.pkey & 0x7fff) !== (only.pkey & 0x7fff) || ((v.pkey | only.pkey) & 0x8000) === 0) return true;
+      if (v.payloadLength < only.minPayload) return true;
+      if (only.multicastGrh && (v.grhOffset < 0 || b[v.grhOffset + 24] !== 0xff)) return true;
+    }
     const base = v.payloadOffset;
     const len = v.payloadLength;
-    outer: for (let r = 0; r < rules.length; r++) {
-      const rule = rules[r]!;
-      for (let k = 0; k < rule.length; k++) {
-        const m = rule[k]!;
-        const val = m.value;
-        if (m.offset + val.length > len) continue outer;
-        const at = base + m.offset;
-        const mask = m.mask;
-        for (let i = 0; i < val.length; i++) {
-          const byte = mask === undefined ? b[at + i]! : b[at + i]! & mask[i]!;
-          if (byte !== val[i]) continue outer;
+    if (genericProgram.length > 0 && run(genericProgram, b, base, len)) return true;
+    if (len < 2 || byKey.size === 0) return false;
+    const p = byKey.get((b[base]! << 8) | b[base + 1]!);
+    return p !== undefined && run(p, b, base, len);
+  };
+}
+
+// Layout, per rule: [next rule index, then per match: offset, length, negate, (mask, value) x length].
+function program(rules: readonly (readonly ByteMatch[])[]): Int32Array {
+  const out: number[] = [];
+  for (const rule of rules) {
+    const at = out.length;
+    out.push(0);
+    for (const m of rule) {
+      out.push(m.offset, m.value.length, m.negate === true ? 1 : 0);
+      for (let i = 0; i < m.value.length; i++) {
+        const mask = m.mask === undefined ? 0xff : m.mask[i]!;
+        out.push(mask, m.value[i]!);
+      }
+    }
+    out[at] = out.length;
+  }
+  return Int32Array.from(out);
+}
+
+function run(p: Int32Array, b: Buffer, base: number, len: number): boolean {
+  let i = 0;
+  outer: while (i < p.length) {
+    const next = p[i]!;
+    i++;
+    while (i < next) {
+      const off = p[i]!;
+      const n = p[i + 1]!;
+      const negate = p[i + 2]! !== 0;
+      i += 3;
+      let holds = off + n <= len;
+      if (holds) {
+        const at = base + off;
+        for (let j = 0; j < n; j++) {
+          if ((b[at + j]! & p[i + 2 * j]!) !== p[i + 2 * j + 1]!) { holds = false; break; }
         }
       }
-      return true;
+      if (holds === negate) { i = next; continue outer; }
+      i += 2 * n;
     }
-    return false;
-  };
+    return true;
+  }
+  return false;
 }

@@ -18,6 +18,7 @@ import {
 import { decodeIpoibHwAddress, ipv4MulticastHwAddress, type IpoibHwAddress } from '../wire/ipoib-hw-address.js';
 import { UDP_HEADER_LENGTH, decodeUdp, encodeUdpHeader } from '../wire/udp.js';
 import { formatGuid } from '../wire/ib-address.js';
+import type { ByteMatch } from '../fabric/multicast-filter.js';
 import type { PacketView } from '../fabric/packet-view.js';
 import type { Scheduler } from '../fabric/scheduler.js';
 import type { Transport } from '../fabric/transport.js';
@@ -29,7 +30,7 @@ import {
 } from './constants.js';
 import { newIpStats, type InterfaceStats, type IpStats } from './counters.js';
 import { IpoibError } from './errors.js';
-import { IpoibInterface, type IpoibMode, type LinkUpper, type PacketType } from './interface.js';
+import { IpoibInterface, type IpoibMode, type LinkUpper, type Listening, type PacketType } from './interface.js';
 import { emit, type IpoibLogger, type LogLevel } from './log.js';
 import { NeighbourTable, type NeighbourRow } from './neighbour-table.js';
 import { RouteTable, formatRoute, maskOf, type Route } from './routes.js';
@@ -169,8 +170,17 @@ export class Host implements UdpStack, LinkUpper {
   private pingId: number;
   private readonly pings = new Map<string, PingWaiter>();
   private readonly conf = new Map<string, Conf>([['all', { ...CONF_DEFAULTS }], ['default', { ...CONF_DEFAULTS }]]);
+  private echoIgnoreBroadcasts = 1;
+
   /** net.ipv4.icmp_echo_ignore_broadcasts. */
-  icmpEchoIgnoreBroadcasts = 1;
+  get icmpEchoIgnoreBroadcasts(): number {
+    return this.echoIgnoreBroadcasts;
+  }
+
+  set icmpEchoIgnoreBroadcasts(v: number) {
+    this.echoIgnoreBroadcasts = v;
+    this.listenChanged();
+  }
 
   /** Opens the host's HCA on the fabric and creates ib0..ib<n-1> (down). */
   static async create(transport: Transport, opts: HostOptions): Promise<Host> {
@@ -222,6 +232,7 @@ export class Host implements UdpStack, LinkUpper {
         output: (frame, hw) => iface.send(hw, ETHERTYPE_IPV4, frame),
         failed: (ip, dropped) => this.neighFailed(st, ip, dropped),
         queueOverflow: () => iface.counters.drop('neigh_queue_full', 'tx'),
+        changed: () => this.listenChanged(st),
       }),
     };
     this.ifs.set(name, st);
@@ -327,6 +338,7 @@ export class Host implements UdpStack, LinkUpper {
     const broadcast = len >= 31 ? IPV4_BROADCAST : ((addr & mask) | ~mask) >>> 0;
     s.addrs.push({ addr, len, broadcast });
     this.localAddrs.set(addr, (this.localAddrs.get(addr) ?? 0) + 1);
+    this.listenChanged();
     if (len < 32) {
       this.routes.add({ dst: (addr & mask) >>> 0, len, via: undefined, dev, metric: 0, proto: 'kernel', scope: 'link', src: addr });
     }
@@ -342,6 +354,7 @@ export class Host implements UdpStack, LinkUpper {
     const n = (this.localAddrs.get(addr) ?? 1) - 1;
     if (n <= 0) this.localAddrs.delete(addr);
     else this.localAddrs.set(addr, n);
+    this.listenChanged();
     this.routes.remove((r) => r.dev === dev && r.proto === 'kernel' && r.src === addr);
   }
 
@@ -412,6 +425,7 @@ export class Host implements UdpStack, LinkUpper {
     const { scope, name } = this.confKey(key);
     if (!CONF_RANGE[name].includes(value)) throw new IpoibError('EINVAL', `${key}: ${value} is not one of ${CONF_RANGE[name].join(', ')}`);
     this.conf.get(scope)![name] = value;
+    if (name === 'arp_accept') this.listenChanged();
   }
 
   private confKey(key: string): { scope: string; name: ConfKey } {
@@ -595,6 +609,7 @@ export class Host implements UdpStack, LinkUpper {
     }
     list.push(sock);
     this.udp.set(p, list);
+    if (list.length === 1) this.listenChanged();
     return { address: addr, port: p };
   }
 
@@ -602,7 +617,7 @@ export class Host implements UdpStack, LinkUpper {
     const list = this.udp.get(sock.boundPort);
     if (list === undefined) return;
     const rest = list.filter((s) => s !== sock);
-    if (rest.length === 0) this.udp.delete(sock.boundPort);
+    if (rest.length === 0) { this.udp.delete(sock.boundPort); this.listenChanged(); }
     else this.udp.set(sock.boundPort, rest);
   }
 
@@ -730,7 +745,7 @@ export class Host implements UdpStack, LinkUpper {
         const ihl = (b[p]! & 0x0f) * 4;
         if (n < IPOIB_ENCAP_LEN + ihl + UDP_HEADER_LENGTH) return true;
         if (this.udp.has(b.readUInt16BE(p + ihl + 2))) return true;
-      } else if (proto === IP_PROTO_ICMP && this.icmpEchoIgnoreBroadcasts === 0) {
+      } else if (proto === IP_PROTO_ICMP && this.echoIgnoreBroadcasts === 0) {
         return true;
       }
       iface.countFiltered(v);
@@ -746,6 +761,51 @@ export class Host implements UdpStack, LinkUpper {
       return false;
     }
     return true;
+  }
+
+  /** What changed may change what accept() declines: recompute the switch-level filters (all interfaces, or one). */
+  private listenChanged(only?: IfState): void {
+    if (only !== undefined) { only.iface.setListening(this.listening(only)); return; }
+    for (const s of this.ifs.values()) s.iface.setListening(this.listening(s));
+  }
+
+  /**
+   * accept() as switch-level byte matches on the IPoIB payload (4-byte IPoIB header, then the IPv4
+   * header or the 56-byte IPoIB ARP packet). Every packet accept() would take matches a rule; a few
+   * it would decline match too (IPv4 with options, short IPv4), which only costs the QP-level check.
+   * Undefined (no switch filter) while another interface shares the broadcast group on the port:
+   * the switch filters per port, not per QP.
+   */
+  private listening(s: IfState): Listening | undefined {
+    const mlid = s.iface.broadcastMlid;
+    if (mlid === undefined) return undefined;
+    for (const o of this.ifs.values()) {
+      if (o !== s && o.iface.portNum === s.iface.portNum && o.iface.broadcastMlid === mlid) return undefined;
+    }
+    const rules: ByteMatch[][] = [];
+    const ETH = 0; // EtherType in the IPoIB header
+    const IP = IPOIB_ENCAP_LEN;
+    const v4 = match(ETH, 2, ETHERTYPE_IPV4);
+    const arp = match(ETH, 2, ETHERTYPE_ARP);
+    rules.push([{ ...v4, negate: true }, { ...arp, negate: true }]);
+    // IPv4 to one of the host's addresses (any interface: weak host model).
+    for (const a of this.localAddrs.keys()) rules.push([v4, match(IP + 16, 4, a)]);
+    // accept() reads the UDP port after the real IHL; the rules below assume 20 bytes.
+    rules.push([v4, { offset: IP, value: Uint8Array.of(5), mask: Uint8Array.of(0x0f), negate: true }]);
+    if (this.udp.size > MAX_LISTEN_RULES) {
+      rules.push([v4, match(IP + 9, 1, IP_PROTO_UDP)]);
+    } else {
+      for (const port of this.udp.keys()) rules.push([v4, match(IP + 9, 1, IP_PROTO_UDP), match(IP + 22, 2, port)]);
+    }
+    if (this.echoIgnoreBroadcasts === 0) rules.push([v4, match(IP + 9, 1, IP_PROTO_ICMP)]);
+    if (this.confOr(s.iface.name, 'arp_accept') || s.neigh.size > MAX_LISTEN_RULES) {
+      rules.push([arp]);
+    } else {
+      rules.push([arp, { offset: IP + 4, value: Uint8Array.of(20), negate: true }]);
+      for (const a of this.localAddrs.keys()) rules.push([arp, match(IP + 52, 4, a)]);
+      for (const ip of s.neigh.ips()) rules.push([arp, match(IP + 28, 4, ip)]);
+    }
+    return { rules, minPayload: IPOIB_ENCAP_LEN + IPOIB_ARP_LENGTH };
   }
 
   receive(iface: IpoibInterface, ethertype: number, packet: Buffer, src: IpoibHwAddress | undefined, pktType: PacketType): void {
@@ -768,6 +828,8 @@ export class Host implements UdpStack, LinkUpper {
   carrierChanged(iface: IpoibInterface, on: boolean): void {
     const s = this.ifs.get(iface.name);
     if (s === undefined) return;
+    // Another interface may have joined or left the same broadcast group on the same port.
+    this.listenChanged();
     if (!on) return;
     if (this.confOr(iface.name, 'arp_notify')) this.sendGratuitousArp(iface.name);
   }
@@ -923,7 +985,7 @@ export class Host implements UdpStack, LinkUpper {
     this.stats.ipInDelivers++;
     if (m.kind === 'echo' && m.type === ICMP_ECHO_REQUEST) {
       this.stats.icmpInEchos++;
-      if (toMany && this.icmpEchoIgnoreBroadcasts !== 0) return;
+      if (toMany && this.echoIgnoreBroadcasts !== 0) return;
       const reply: Icmp = { kind: 'echo', type: ICMP_ECHO_REPLY, code: 0, id: m.id, seq: m.seq, data: Buffer.from(m.data) };
       try {
         this.ipSend({
@@ -1015,6 +1077,16 @@ export class Host implements UdpStack, LinkUpper {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Beyond this many bound ports or neighbours, the switch filter lets all UDP or all ARP through. */
+const MAX_LISTEN_RULES = 64;
+
+/** Big-endian `value` in `len` bytes at payload `offset`. */
+function match(offset: number, len: number, value: number): ByteMatch {
+  const b = new Uint8Array(len);
+  for (let i = len - 1, x = value; i >= 0; i--, x = Math.floor(x / 256)) b[i] = x & 0xff;
+  return { offset, value: b };
+}
 
 function parseAddr(text: string): number {
   try {

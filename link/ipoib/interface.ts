@@ -15,6 +15,7 @@ import {
   supportsConnectedMode, type IpoibHwAddress,
 } from '../wire/ipoib-hw-address.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_RARP, ETHERTYPE_TIPC } from '../wire/ipoib-header.js';
+import type { ByteMatch } from '../fabric/multicast-filter.js';
 import type { PacketView } from '../fabric/packet-view.js';
 import type { Scheduler, Timer } from '../fabric/scheduler.js';
 import {
@@ -35,6 +36,16 @@ export type IpoibMode = 'datagram' | 'connected';
 export type PacketType = 'host' | 'broadcast' | 'multicast';
 
 /** What sits above the link: the host's IP stack. */
+/**
+ * What the host listens to on the broadcast group, as payload byte matches (multicast-filter.ts):
+ * a packet matching no rule is one `LinkUpper.accept` would decline. Payloads shorter than
+ * minPayload are always handed over.
+ */
+export interface Listening {
+  rules: readonly (readonly ByteMatch[])[];
+  minPayload: number;
+}
+
 export interface LinkUpper {
   /** Early filter on the shared packet, before a receive is consumed (DESIGN.md "Scale"). */
   accept(iface: IpoibInterface, v: PacketView): boolean;
@@ -139,6 +150,10 @@ export class IpoibInterface implements CmInterface {
   mcastMtu = IPOIB_DEFAULT_UD_MTU;
   qkey = 0;
   private bcast: { rec: McMemberRecord; ah: AddressHandle } | undefined;
+  /** Set by the host; installed at the switch for the broadcast group's MLID while it is joined. */
+  private listening: Listening | undefined;
+  /** The MLID whose switch-level filter this interface installed. */
+  private filteredMlid: number | undefined;
   private joining = false;
   private joinTimer: Timer | undefined;
   private joinBackoff = JOIN_BACKOFF_FIRST_MS;
@@ -194,6 +209,43 @@ export class IpoibInterface implements CmInterface {
 
   get lid(): number {
     return this.device.queryPort(this.portNum).lid;
+  }
+
+  /** The broadcast group's MLID while it is joined. */
+  get broadcastMlid(): number | undefined {
+    return this.bcast?.rec.mlid;
+  }
+
+  /**
+   * The switch-level early filter (DESIGN.md "Scale"): the fabric hands this port only the
+   * broadcast-group packets `listening` matches; undefined asks for every packet. The QP-level
+   * `accept` still runs on what is handed over, so the switch filter only has to be no stricter.
+   * Counters: a packet declined at the switch is counted by the switch port (rcvPkts, mcRcvPkts,
+   * notListened) but not by this HCA port nor by rx_packets/rx_bytes/rx_multicast here, which a
+   * real host would count; a packet declined by `accept` still is.
+   */
+  setListening(listening: Listening | undefined): void {
+    this.listening = listening;
+    this.installFilter();
+  }
+
+  private installFilter(): void {
+    const bc = this.bcast;
+    const l = this.listening;
+    if (bc === undefined || l === undefined) { this.removeFilter(); return; }
+    if (this.filteredMlid !== undefined && this.filteredMlid !== bc.rec.mlid) this.removeFilter();
+    this.device.setMulticastFilter(this.portNum, bc.rec.mlid, {
+      rules: l.rules,
+      // What the HCA rejects on its own (another P_Key or Q_Key) still reaches it and is counted there.
+      only: { pkey: this.device.queryPkey(this.portNum, this.pkeyIndex), qkey: bc.rec.qkey, minPayload: l.minPayload, multicastGrh: true },
+    });
+    this.filteredMlid = bc.rec.mlid;
+  }
+
+  private removeFilter(): void {
+    if (this.filteredMlid === undefined) return;
+    this.device.setMulticastFilter(this.portNum, this.filteredMlid, undefined);
+    this.filteredMlid = undefined;
   }
 
   get portActive(): boolean {
@@ -332,6 +384,7 @@ export class IpoibInterface implements CmInterface {
     this.flushPaths();
     const bc = this.bcast;
     this.bcast = undefined;
+    this.removeFilter();
     if (bc !== undefined) {
       this.qp.detachMcast(bc.rec.mgid, bc.rec.mlid);
       if (leave && this.portActive) {
@@ -388,6 +441,7 @@ export class IpoibInterface implements CmInterface {
       this.qp.modify({ qpState: 'RTS', qkey: rec.qkey });
       this.qp.attachMcast(rec.mgid, rec.mlid);
       this.bcast = { rec, ah: this.pd.createAh(ahAttrFromMcMember(rec, this.portNum)) };
+      this.installFilter();
       this.mcastMtu = (mtuToBytes(rec.mtu) ?? 2048) - IPOIB_ENCAP_LEN;
       if (this.mode === 'datagram') this.mtu = Math.min(this.mcastMtu, this.adminMtu);
       this.log('info', 'bcast_joined', `${this.name}: joined broadcast group ${formatGid(rec.mgid)} MLID 0x${rec.mlid.toString(16)} Q_Key 0x${rec.qkey.toString(16)} MTU ${this.mcastMtu + 4}`,

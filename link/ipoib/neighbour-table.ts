@@ -46,6 +46,8 @@ export interface NeighbourOwner {
   failed(ip: number, dropped: QueuedFrame[]): void;
   /** A frame dropped because the queue was full. */
   queueOverflow(ip: number, frame: QueuedFrame): void;
+  /** An entry was created or removed (what the host listens to for ARP depends on which exist). */
+  changed?(): void;
 }
 
 /** One line of `ip neigh show`. */
@@ -68,6 +70,11 @@ export class NeighbourTable {
 
   has(ip: number): boolean {
     return this.entries.has(ip);
+  }
+
+  /** The addresses that have an entry, in any state. */
+  ips(): IterableIterator<number> {
+    return this.entries.keys();
   }
 
   get(ip: number): Neighbour | undefined {
@@ -160,6 +167,7 @@ export class NeighbourTable {
       this.entries.delete(ip);
       removed++;
     }
+    if (removed > 0) this.owner.changed?.();
     return removed;
   }
 
@@ -176,6 +184,7 @@ export class NeighbourTable {
     const n: Neighbour = { ip, state, hw: undefined, updated: now - NEIGH_LOCKTIME_MS, confirmed: 0, used: now, probes: 0, queue: [], timer: undefined };
     this.entries.set(ip, n);
     this.armGc();
+    this.owner.changed?.();
     return n;
   }
 
@@ -257,12 +266,14 @@ export class NeighbourTable {
     this.gcTimer = this.sched.setTimer(NEIGH_GC_INTERVAL_MS, () => {
       this.gcTimer = undefined;
       const now = this.sched.now();
+      const before = this.entries.size;
       for (const [ip, n] of this.entries) {
         if ((n.state === 'STALE' || n.state === 'FAILED') && now - n.used >= NEIGH_GC_STALE_TIME_MS) {
           n.timer?.cancel();
           this.entries.delete(ip);
         }
       }
+      if (this.entries.size !== before) this.owner.changed?.();
       if (this.entries.size > 0) this.armGc();
     });
   }
