@@ -8,15 +8,14 @@
 // (ISC's way) without releasing. Also: a missing carrier is named (P_Key not in the partition),
 // and a port at or below 0x8000 is refused. Every wait is bounded; teardown kills every child.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseLeaseFile } from '../client/lease-file.js';
+import { runBin, startBin, type BinProcess } from './helpers/bin-process.js';
 import { ipv4ToString } from '../protocol/index.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // tap puts its loader hooks into NODE_OPTIONS of every child it sees spawned; they break the tsx
 // bin shims (ERR_REQUIRE_CYCLE_MODULE), and a user's shell has none of them. Hence env -u.
 const env = { ...process.env };
@@ -30,64 +29,10 @@ t.teardown(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Proc {
-  child: ChildProcess;
-  out: string[];
-  err: string[];
-  /** Resolves with the first line (stdout, or stderr when asked) matching re; rejects after ms or on exit. */
-  line(re: RegExp, ms: number, stream?: 'out' | 'err'): Promise<RegExpExecArray>;
-  exited(ms: number): Promise<{ code: number | null; signal: string | null }>;
-}
+type Proc = BinProcess;
+const start = (bin: string, args: string[]): Proc => startBin(bin, args, children, env);
 
-function start(bin: string, args: string[]): Proc {
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'bin', bin), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  const waiters: (() => void)[] = [];
-  const lines = (into: string[]) => {
-    let buf = '';
-    return (d: Buffer) => {
-      buf += d.toString('utf8');
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) { into.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
-      for (const w of waiters) w();
-    };
-  };
-  child.stdout!.on('data', lines(out));
-  child.stderr!.on('data', lines(err));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => { r({ code, signal }); for (const w of waiters) w(); }));
-  const tail = (): string => err.slice(-4).map((l) => l.slice(0, 300)).join(' | ');
-  return {
-    child, out, err,
-    line(re, ms, stream = 'out') {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${bin}: no line matching ${re} within ${ms} ms; stderr: ${tail()}`)), ms);
-        const check = (): void => {
-          for (const l of stream === 'out' ? out : err) {
-            const m = re.exec(l);
-            if (m !== null) { clearTimeout(timer); resolve(m); return; }
-          }
-          if (child.exitCode !== null || child.signalCode !== null) {
-            clearTimeout(timer);
-            reject(new Error(`${bin} exited (${child.exitCode ?? child.signalCode}) before printing ${re}; stderr: ${tail()}`));
-          }
-        };
-        waiters.push(check);
-        check();
-      });
-    },
-    exited(ms) {
-      return Promise.race([exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${bin} still running after ${ms} ms`)), ms).unref())]);
-    },
-  };
-}
-
-async function runToEnd(bin: string, args: string[], ms = 20_000): Promise<{ code: number | null; out: string; err: string }> {
-  const p = start(bin, args);
-  const { code } = await p.exited(ms);
-  return { code, out: p.out.map((l) => `${l}\n`).join(''), err: p.err.map((l) => `${l}\n`).join('') };
-}
+const runToEnd = (bin: string, args: string[], ms = 20_000) => runBin(bin, args, children, ms, env);
 
 const ipoib = (...args: string[]) => runToEnd('ipoib', ['--runtime-dir', run, ...args]);
 

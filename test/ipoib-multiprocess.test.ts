@@ -4,19 +4,17 @@
 // killed with SIGKILL leaves a stale control socket that its restart replaces, and SIGTERM makes
 // every process exit 0 and remove its socket. Every wait is bounded; teardown kills every child.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { runBin, startBin, type BinProcess } from './helpers/bin-process.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // tap puts its loader hooks into NODE_OPTIONS of every child it sees spawned, even when the env
 // given leaves them out; they break the tsx bin shims (ERR_REQUIRE_CYCLE_MODULE), and a user's
 // shell has none of them. Hence env -u between us and node.
 const env = { ...process.env };
 delete env['NODE_OPTIONS'];
-const ENV = '/usr/bin/env';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipoib-mp-'));
 const children: ChildProcess[] = [];
@@ -25,64 +23,11 @@ t.teardown(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Proc {
-  child: ChildProcess;
-  out: string[];
-  err: string[];
-  /** Resolves with the first stdout line matching re; rejects after ms or when the process exits. */
-  line(re: RegExp, ms: number): Promise<RegExpExecArray>;
-  exited(ms: number): Promise<{ code: number | null; signal: string | null }>;
-}
-
-function start(bin: string, args: string[]): Proc {
-  const child = spawn(ENV, ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'bin', bin), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  const waiters: (() => void)[] = [];
-  const lines = (into: string[]) => {
-    let buf = '';
-    return (d: Buffer) => {
-      buf += d.toString('utf8');
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) { into.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
-      for (const w of waiters) w();
-    };
-  };
-  child.stdout!.on('data', lines(out));
-  child.stderr!.on('data', lines(err));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => { r({ code, signal }); for (const w of waiters) w(); }));
-  return {
-    child, out, err,
-    line(re, ms) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${bin}: no line matching ${re} within ${ms} ms; stderr: ${err.slice(-5).join(' | ')}`)), ms);
-        const check = (): void => {
-          for (const l of out) {
-            const m = re.exec(l);
-            if (m !== null) { clearTimeout(timer); resolve(m); return; }
-          }
-          if (child.exitCode !== null || child.signalCode !== null) {
-            clearTimeout(timer);
-            reject(new Error(`${bin} exited (${child.exitCode ?? child.signalCode}) before printing ${re}; stderr: ${err.slice(-5).join(' | ')}`));
-          }
-        };
-        waiters.push(check);
-        check();
-      });
-    },
-    exited(ms) {
-      return Promise.race([exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${bin} still running after ${ms} ms`)), ms).unref())]);
-    },
-  };
-}
+type Proc = BinProcess;
+const start = (bin: string, args: string[]): Proc => startBin(bin, args, children, env);
 
 /** Runs `ipoib ARGS` to completion (bounded), as a shell would. */
-async function ipoib(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const p = start('ipoib', ['--runtime-dir', dir, ...args]);
-  const { code } = await p.exited(30_000);
-  return { code, out: p.out.map((l) => l + '\n').join(''), err: p.err.map((l) => l + '\n').join('') };
-}
+const ipoib = (...args: string[]) => runBin('ipoib', ['--runtime-dir', dir, ...args], children, 30_000, env);
 
 function startHost(name: string, fabric: string, cidr: string): Proc {
   return start('ipoib-host', ['--fabric', fabric, '--name', name, '--addr', `ib0=${cidr}`, '--up', 'ib0', '--runtime-dir', dir, '--log-level', 'warn']);
