@@ -12,6 +12,7 @@
 // MTU - 4) or 65520 in connected mode (so a connected-mode client keeps its large MTU), and
 // link-unicast replies (DESIGN.md "Scale": an OFFER/ACK reaches one port, not every port).
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { StaticOptions } from './static.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,15 +48,8 @@ export const BIND_LIMIT_MS = 600_000;
  */
 export const BOOT_WINDOW_MS = 1000;
 
-export interface DhcpOptions {
-  nodes: number;
-  mode: IpoibMode;
-  pingAll: boolean;
-  pingSample: number;
-  seed: number;
-  pcap?: string | undefined;
-  pcapRaw?: string | undefined;
-  progress: Progress;
+/** The static form's options, plus what the DHCP server needs. */
+export interface DhcpOptions extends StaticOptions {
   leaseDb?: string | undefined;
   port: number;
   poolSize: number;
