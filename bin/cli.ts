@@ -55,3 +55,9 @@ export function intOption(flag: string, min: number, max: number): (v: string) =
     return n;
   };
 }
+
+/** The value of --link, shared by the server and the client: the kernel's UDP or the project's fabric. */
+export function linkOption(v: string): 'kernel' | 'fabric' {
+  if (v !== 'kernel' && v !== 'fabric') throw new CliError(`--link: '${v}' is not kernel or fabric`);
+  return v;
+}

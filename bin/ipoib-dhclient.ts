@@ -43,7 +43,7 @@ import { Host, isIpoibError, type DatagramEndpoint, type IpoibEvent } from '../l
 import { KernelUdpEndpoint, KernelUdpError } from '../link/kernel/kernel-udp.js';
 import { KernelInterfaceError, portGuidOfInterface, readKernelInterface } from '../link/kernel/sysfs.js';
 import { ipv4ToString, parseGuid, tryParseIpv4 } from '../protocol/index.js';
-import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, VERSION } from './cli.js';
+import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, VERSION, linkOption } from './cli.js';
 import { HostArpOps, HostConfigurator } from './cluster/host-ports.js';
 
 const NAME = 'ipoib-dhclient';
@@ -132,9 +132,7 @@ export function parseArgs(argv: readonly string[]): DhclientOptions {
         }
         break;
       case '--link': {
-        const v = value();
-        if (v !== 'kernel' && v !== 'fabric') throw new CliError(`--link: '${v}' is not kernel or fabric`);
-        o.link = v;
+        o.link = linkOption(value());
         linkGiven = true;
         break;
       }

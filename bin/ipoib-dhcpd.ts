@@ -23,7 +23,7 @@ import { ServerDaemon } from '../server/daemon.js';
 import { ServerStartError, attachFabricHost, checkServerPort, startServerOnHost } from '../server/daemon-host.js';
 import { openKernelLink } from '../server/daemon-kernel.js';
 import { createServerLogger } from '../server/daemon-log.js';
-import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, VERSION, program, run } from './cli.js';
+import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, VERSION, linkOption, program, run } from './cli.js';
 import { leasesCommand } from './ipoib-dhcpd-leases.js';
 
 const NAME = 'ipoib-dhcpd';
@@ -78,9 +78,7 @@ export function parseArgs(argv: readonly string[]): DhcpdOptions {
       case '-q': case '-4': break;
       case '-t': case '--check-config': o.checkConfig = true; break;
       case '--link': {
-        const v = value();
-        if (v !== 'kernel' && v !== 'fabric') throw new CliError(`--link: '${v}' is not kernel or fabric`);
-        o.link = v;
+        o.link = linkOption(value());
         linkGiven = true;
         break;
       }
