@@ -5,7 +5,14 @@
 //
 //   ipoib-cluster [--nodes N] [--addressing dhcp|static] [--mode datagram|connected] [--ping-all]
 //                 [--ping-sample K] [--lease-db sqlite:FILE|postgres:URL] [--port P] [--pool-size M]
-//                 [--pcap FILE] [--pcap-raw FILE] [--seed S] [--json] [--quiet]
+//                 [--fabric inproc|spawn|HOST:PORT] [--processes G] [--partitions P] [--servers K]
+//                 [--loss F] [--dup F] [--reorder F] [--delay MS] [--kill-server-every S]
+//                 [--pcap FILE] [--pcap-raw FILE] [--plot FILE.svg] [--seed S] [--json] [--quiet]
+//
+// --fabric inproc (default) runs everything in this process in virtual time. --fabric spawn starts
+// an `ipoib-fabric` daemon for the run, --fabric HOST:PORT uses a running one; either way the server
+// (`ipoib-dhcpd --fabric`) and the hosts (grouped into --processes OS processes) are child processes
+// in real time, and --kill-server-every kills the server with SIGKILL and starts it again.
 //
 // Exit 0 when every host is up (bound, with DHCP) and every ping was answered; 1 otherwise; 2 for
 // impossible options (one line on stderr, nothing started).
@@ -16,6 +23,10 @@ import { Progress } from './cluster/progress.js';
 import { formatReport, reportJson, type ClusterReport } from './cluster/report.js';
 import { MAX_STATIC_NODES, runStatic } from './cluster/static.js';
 import { DEFAULT_SERVER_PORT, MAX_POOL_SIZE, runDhcp } from './cluster/dhcp.js';
+import { faultsOf, fractionOption, type ClusterFaults } from './cluster/faults.js';
+import { fabricOption, type FabricChoice } from './cluster/fabric-option.js';
+import { runProcesses } from './cluster/processes.js';
+import { writePlot } from './cluster/plot.js';
 
 export interface ClusterIo {
   out(text: string): void;
@@ -53,9 +64,36 @@ interface ClusterOpts {
   poolSize?: number;
   pcap?: string;
   pcapRaw?: string;
+  fabric: FabricChoice;
+  processes?: number;
+  partitions: number;
+  servers: number;
+  loss?: number;
+  dup?: number;
+  reorder?: number;
+  delay?: number;
+  killServerEvery?: number;
+  plot?: string;
   seed: number;
   json?: boolean;
   quiet?: boolean;
+}
+
+/** The options every form of the DHCP run reads (in-process and multi-process). */
+export interface ClusterRunOptions {
+  nodes: number;
+  mode: IpoibMode;
+  pingAll: boolean;
+  pingSample: number;
+  seed: number;
+  leaseDb: string | undefined;
+  port: number;
+  poolSize: number;
+  partitions: number;
+  servers: number;
+  faults: ClusterFaults | undefined;
+  pcap: string | undefined;
+  pcapRaw: string | undefined;
 }
 
 export async function main(argv: string[], io: ClusterIo = stdio): Promise<number> {
@@ -72,6 +110,18 @@ export async function main(argv: string[], io: ClusterIo = stdio): Promise<numbe
     .option('-p, --port <P>', `server port; clients use P+1 (OFED: above 0x8000; default 0x${DEFAULT_SERVER_PORT.toString(16)})`,
       int('--port', 1, 65534), DEFAULT_SERVER_PORT)
     .option('--pool-size <M>', 'addresses in the DHCP pool (default: --nodes)', int('--pool-size', 1, MAX_POOL_SIZE))
+    .option('--fabric <where>', "inproc (one process, virtual time), spawn (start an ipoib-fabric daemon for the run) or HOST:PORT of a running one",
+      fabricOption, 'inproc' as FabricChoice)
+    .option('--processes <G>', 'with --fabric spawn|HOST:PORT: OS processes the hosts are grouped into (default 4)', int('--processes', 1, 256))
+    .option('--partitions <P>', 'spread the hosts over P partitions (P_Keys 0x8001..), each with its own subnet', int('--partitions', 1, 64), 1)
+    .option('--servers <K>', 'DHCP servers sharing one PostgreSQL lease database (--lease-db postgres://...)', int('--servers', 1, 16), 1)
+    .option('--loss <F>', 'fraction of packets the fabric drops (0..1, or a percentage: 20%)', fractionOption('--loss'))
+    .option('--dup <F>', 'fraction of packets the fabric delivers twice', fractionOption('--dup'))
+    .option('--reorder <F>', 'fraction of packets the fabric holds back behind the next one', fractionOption('--reorder'))
+    .option('--delay <MS>', 'fabric latency added to every packet, ms', int('--delay', 0, 10_000))
+    .option('--kill-server-every <S>', 'kill the server process with SIGKILL every S seconds and start it again (needs --fabric spawn|HOST:PORT)',
+      int('--kill-server-every', 1, 3600))
+    .option('--plot <file.svg>', 'draw bound hosts over time and the distribution of time-to-bound as SVG')
     .option('--pcap <file>', 'write the IPoIB packets (ARP, DHCP, ICMP) as LINKTYPE_IPOIB 242')
     .option('--pcap-raw <file>', 'write every raw IB frame (SA/CM MADs too) as DLT_USER0 147 (tshark: user_dlts -> infiniband)')
     .option('--seed <S>', 'seed of every random choice (client xids and backoff, ping sample)', int('--seed', 0, 0xffffffff), 1)
@@ -94,20 +144,34 @@ export async function main(argv: string[], io: ClusterIo = stdio): Promise<numbe
 async function cluster(o: ClusterOpts, io: ClusterIo): Promise<number> {
   const progress = new Progress({ write: (s) => io.err(s), isTTY: io.errIsTTY }, o.quiet !== true);
   let report: ClusterReport;
+  const faults = faultsOf(o);
+  if (o.processes !== undefined && o.fabric === 'inproc') throw new CliError('--processes needs --fabric spawn or --fabric HOST:PORT');
+  if (o.killServerEvery !== undefined && o.fabric === 'inproc') {
+    throw new CliError('--kill-server-every needs --fabric spawn or --fabric HOST:PORT (the server must be its own OS process to be killed)');
+  }
+  if (o.servers > 1 && (o.leaseDb === undefined || !/^postgres(ql)?:/i.test(o.leaseDb))) {
+    throw new CliError(`--servers ${o.servers} needs --lease-db postgres://... (servers share leases through PostgreSQL)`);
+  }
   if (o.addressing === 'static') {
-    for (const [flag, v] of [['--lease-db', o.leaseDb], ['--pool-size', o.poolSize]] as const) {
+    for (const [flag, v] of [['--lease-db', o.leaseDb], ['--pool-size', o.poolSize], ['--kill-server-every', o.killServerEvery],
+      ['--servers', o.servers > 1 ? o.servers : undefined], ['--fabric', o.fabric === 'inproc' ? undefined : 'x']] as const) {
       if (v !== undefined) throw new CliError(`${flag} needs --addressing dhcp`);
     }
     report = await runStatic({
       nodes: o.nodes, mode: o.mode, pingAll: o.pingAll === true, pingSample: o.pingSample, seed: o.seed,
-      pcap: o.pcap, pcapRaw: o.pcapRaw, progress,
+      pcap: o.pcap, pcapRaw: o.pcapRaw, progress, partitions: o.partitions, faults,
     });
   } else {
-    report = await runDhcp({
+    const run: ClusterRunOptions = {
       nodes: o.nodes, mode: o.mode, pingAll: o.pingAll === true, pingSample: o.pingSample, seed: o.seed,
-      pcap: o.pcap, pcapRaw: o.pcapRaw, progress, leaseDb: o.leaseDb, port: o.port, poolSize: o.poolSize ?? o.nodes,
-    });
+      pcap: o.pcap, pcapRaw: o.pcapRaw, leaseDb: o.leaseDb, port: o.port, poolSize: o.poolSize ?? o.nodes,
+      partitions: o.partitions, servers: o.servers, faults,
+    };
+    report = o.fabric === 'inproc'
+      ? await runDhcp({ ...run, progress })
+      : await runProcesses({ ...run, progress, fabric: o.fabric, processes: o.processes ?? 4, killServerEveryMs: o.killServerEvery === undefined ? undefined : o.killServerEvery * 1000 });
   }
+  if (o.plot !== undefined) writePlot(report, o.plot);
   io.out(o.json === true ? reportJson(report) : formatReport(report));
   return report.ok ? EXIT_OK : EXIT_RUNTIME;
 }

@@ -53,6 +53,8 @@ export interface DhcpOptions extends StaticOptions {
   leaseDb?: string | undefined;
   port: number;
   poolSize: number;
+  /** Servers sharing one PostgreSQL lease database (default 1). */
+  servers?: number;
 }
 
 /** The kea-dhcp4.conf the cluster's server runs with. */

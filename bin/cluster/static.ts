@@ -9,6 +9,7 @@ import type { Progress } from './progress.js';
 import { ALL_PAIRS_LIMIT, allPairs, ring, runPings, samplePeers, type Peer, type PingTarget } from './reach.js';
 import { totals, type ClusterReport } from './report.js';
 import { startCapture } from './capture.js';
+import type { ClusterFaults } from './faults.js';
 
 export const STATIC_NETWORK = 0x0a000000;
 export const STATIC_PREFIX = 16;
@@ -24,6 +25,10 @@ export interface StaticOptions {
   pcap?: string | undefined;
   pcapRaw?: string | undefined;
   progress: Progress;
+  /** Hosts spread over this many partitions (default 1: the default partition only). */
+  partitions?: number;
+  /** Fabric-wide faults (--loss, --dup, --reorder, --delay). */
+  faults?: ClusterFaults | undefined;
 }
 
 export async function runStatic(o: StaticOptions): Promise<ClusterReport> {
