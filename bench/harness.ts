@@ -13,6 +13,10 @@ export interface BenchResult {
   ratio?: { to: string; value: number };
   /** Free-form details: sizes, counts, runs. */
   note?: string;
+  /** An issue's target for this number, and whether this run met it. */
+  target?: { text: string; met: boolean };
+  /** Shown in README's performance section (the numbers people compare); the full table has every result. */
+  headline?: boolean;
 }
 
 /** Median of the samples (the middle one, or the mean of the two middle ones). */

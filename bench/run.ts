@@ -1,10 +1,11 @@
 // `npm run bench`: runs every bench/*.bench.ts (or those named on the command line), prints
 // progress, and writes bench/results/latest.json and latest.md with the machine it ran on.
-import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchResult } from './harness.js';
+import { mergeSummary, ratiosSvg, readmeSection, updateReadme, type Summary } from './summary.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -40,8 +41,11 @@ export function markdown(results: BenchResult[], m: Record<string, string | numb
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
-  const files = readdirSync(here).filter((f) => f.endsWith('.bench.ts'))
+  const args = process.argv.slice(2);
+  // --report: redraw README's section and the chart from summary.json without measuring anything.
+  const reportOnly = args.includes('--report');
+  const only = args.filter((a) => a !== '--report');
+  const files = reportOnly ? [] : readdirSync(here).filter((f) => f.endsWith('.bench.ts'))
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
   const m = machine();
   const results: BenchResult[] = [];
@@ -56,9 +60,21 @@ async function main(): Promise<void> {
   }
   const out = join(here, 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify({ machine: m, results }, null, 2) + '\n');
-  writeFileSync(join(out, 'latest.md'), markdown(results, m));
-  process.stdout.write(markdown(results, m));
+  if (!reportOnly) {
+    writeFileSync(join(out, 'latest.json'), JSON.stringify({ machine: m, results }, null, 2) + '\n');
+    writeFileSync(join(out, 'latest.md'), markdown(results, m));
+  }
+  // The kept summary (committed): this run's suites replace their previous results; README's
+  // performance section and the ratio chart are drawn from it.
+  const summaryFile = join(out, 'summary.json');
+  const old = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary) : {};
+  const summary = mergeSummary(old, results, m);
+  writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+  writeFileSync(join(out, 'ratios.svg'), ratiosSvg(summary));
+  const readme = join(here, '..', 'README.md');
+  writeFileSync(readme, updateReadme(readFileSync(readme, 'utf8'), readmeSection(summary)));
+  if (!reportOnly) process.stdout.write(markdown(results, m));
+  process.stderr.write(`wrote ${reportOnly ? '' : `${join(out, 'latest.md')}, `}summary.json, ratios.svg and README.md's performance section\n`);
 }
 
 await main();
