@@ -98,7 +98,7 @@ function migrate(db: Db, from: number, to: number): void {
 }
 
 /** The lease as the row just written holds it (what RETURNING would have read back). */
-function storedLease(l: NewLease, version: number): Lease {
+export function storedLease(l: NewLease, version: number): Lease {
   return {
     address: l.address, subnetId: l.subnetId, clientId: l.clientId, portGuid: l.portGuid, hwaddr: l.hwaddr,
     hostname: l.hostname, state: l.state, start: l.start, expiry: l.expiry, server: l.server, version,

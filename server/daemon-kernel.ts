@@ -24,11 +24,15 @@ export function kernelInterfaceAddress(name: string): number | null {
 /**
  * SO_RCVBUF asked for the server socket. Linux doubles what is asked (bookkeeping) and charges each
  * datagram its buffer's true size, about 1,280 bytes for a 300-byte DHCP message (measured on this
- * project's machine), so 512 KiB holds ~800 messages: a fraction of a second of work at the
- * daemon's capacity. A larger buffer only queues messages whose answers come too late (daemon.ts,
- * "Overload"); link/kernel's default (4 MiB asked, 8 MiB granted) held ~6,500.
+ * project's machine), so 2 MiB holds ~3,200 messages: under a second of work at the daemon's
+ * capacity (~2,000-2,500 DORA/s, 4,000-5,000 messages/s, on 2 shared cores), so what waits there is
+ * still worth answering. 512 KiB (~800 messages) was too small for the stalls of a busy machine:
+ * under perfdhcp at 2,000 DORA/s the kernel dropped ~500 messages a step with it and none with 2 MiB
+ * (bench/server-perfdhcp.bench.ts prints these drops). A larger buffer only queues messages whose
+ * answers come too late (daemon.ts, "Overload"); link/kernel's default (4 MiB asked, 8 MiB granted)
+ * held ~6,500, and 4,000 DORA/s offered collapsed to 24 answered.
  */
-export const SERVER_RECV_BUFFER_BYTES = 512 * 1024;
+export const SERVER_RECV_BUFFER_BYTES = 2048 * 1024;
 
 /** Opens the server socket for one interface spec ("ib0" or "ib0/10.0.0.1") on port P. */
 export async function openKernelLink(

@@ -4,8 +4,10 @@
 //   datagram -> engine.handle() -> commitWrites() -> (durable) -> send the replies
 //
 // Each datagram's commit runs concurrently with the next datagrams' handling, so many commits are
-// in flight at once and the store group-commits them (one SQLite transaction and fsync per event
-// loop turn). A reply leaves only after its writes are durable. When the store fails (PostgreSQL
+// in flight at once and the store group-commits them (SQLite: one transaction and fsync for all the
+// writes that arrived during the previous one, on the store's worker thread, so this event loop
+// never waits for the disk: lease-db/sqlite-worker-store.ts). A reply leaves only after its writes
+// are durable. When the store fails (PostgreSQL
 // gone, a disk error) the daemon stops answering — every message is dropped as 'db-unavailable' —
 // keeps receiving, probes the store, and when it answers again rebuilds the engine from what the
 // store holds (writes that failed in between are the store's truth, not the engine's guesses).
@@ -13,10 +15,10 @@
 // stops receiving, lets in-flight commits finish and send, then closes endpoints and the store.
 //
 // Overload (offered more than the server can answer in time). The policy, in order:
-//  1. The kernel socket's receive buffer is sized to hold well under a second of work
-//     (daemon-kernel.ts), so what the server cannot read in time is dropped by the kernel while it
-//     is still young, instead of being queued until every answer is too late (with a 4 MiB buffer,
-//     4,000 DORA/s offered collapsed to 24 answered).
+//  1. The kernel socket's receive buffer is sized to hold under a second of work (daemon-kernel.ts),
+//     so what the server cannot read in time is dropped by the kernel while it is still young,
+//     instead of being queued until every answer is too late (with an 8 MiB buffer, 4,000 DORA/s
+//     offered collapsed to 24 answered).
 //  2. The socket is drained eagerly: a datagram is handled as it is read until this event-loop turn
 //     has spent `turnBudgetMs` on handling; after that datagrams are only classified (option 53,
 //     read in place) and queued, and the queue is worked through in the check phase, one budget per

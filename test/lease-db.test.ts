@@ -13,6 +13,8 @@ import { FreeIndex, PoolBitmap } from '../lease-db/free-index.js';
 import type { LeaseStore } from '../lease-db/lease.js';
 import { openPgStore, PgLeaseStore } from '../lease-db/pg-store.js';
 import { openSqliteStore, SqliteLeaseStore } from '../lease-db/sqlite-store.js';
+import { openSqliteWorkerStore, SqliteWorkerStore } from '../lease-db/sqlite-worker-store.js';
+import { openLeaseStore } from '../lease-db/open.js';
 import { SCHEMA_VERSION } from '../lease-db/schema.js';
 import { cid, conformance, ip, lease, NOW, POOLS } from './helpers-lease-db/conformance.js';
 import { dropSchemas, PG_URL, pgExec, pgGate, schemaName } from './helpers-lease-db/pg.js';
@@ -50,6 +52,14 @@ t.test('conformance: SQLite', async (t) => {
     name: 'sqlite',
     open: () => openSqliteStore(newFile()),
     reopen: (s) => openSqliteStore(s.location),
+  });
+});
+
+t.test('conformance: SQLite on a worker thread', async (t) => {
+  conformance(t, {
+    name: 'sqlite-worker',
+    open: () => openSqliteWorkerStore(newFile()),
+    reopen: (s) => openSqliteWorkerStore(s.location),
   });
 });
 
@@ -95,6 +105,45 @@ t.test('SQLite: WAL, synchronous=FULL, and writes group-committed', async (t) =>
   t.equal((s as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true }), 2n, 'synchronous = 2 (FULL)');
   await s.close();
   await one.close();
+});
+
+t.test('SQLite on a worker thread: group commit, stable open errors, CLOSED after close', async (t) => {
+  const file = newFile();
+  const s = await openSqliteWorkerStore(file);
+  await s.configurePools(POOLS);
+  const db = new Database(file, { readonly: true });
+  t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  db.close();
+  const got = await Promise.all(Array.from({ length: 200 }, (_, n) =>
+    s.allocate({ poolId: 2, clientId: cid(n), state: 'bound', lifetime: 60, now: NOW, server: 'x' })));
+  t.equal(new Set(got.map((l) => l.address)).size, 200);
+  t.ok(got.every((l) => Buffer.isBuffer(l.clientId)), 'leases come back with Buffers, not bare Uint8Arrays');
+  t.equal(s.commits.writes, 200);
+  t.ok(s.commits.transactions <= 2, `200 concurrent writes took ${s.commits.transactions} transaction(s)`);
+  const mixed = await Promise.allSettled([s.add(lease('10.2.1.0')), s.add(lease('10.2.1.0')), s.add(lease('10.2.1.1'))]);
+  t.same(mixed.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'one failed write does not fail its batch');
+  t.match((mixed[1] as PromiseRejectedResult).reason, { code: 'CONFLICT', location: file, name: 'LeaseStoreError' });
+  const closing = s.close();
+  await t.rejects(s.add(lease('10.2.1.2')), { code: 'CLOSED' });
+  await closing;
+  const again = await openSqliteWorkerStore(file);
+  t.equal((await again.list({ subnetId: 2 })).length, 202, 'every write made before close() is in the file');
+  await again.close();
+
+  const bad = join(dir, 'worker-bad');
+  mkdirSync(bad);
+  execFileSync('/usr/bin/python3', [join(here, 'helpers-lease-db', 'make-bad-dbs.py'), bad]);
+  const before = sha(join(bad, 'newer.db'));
+  await t.rejects(openSqliteWorkerStore(join(bad, 'newer.db')), { code: 'DB_TOO_NEW', location: join(bad, 'newer.db') });
+  await t.rejects(openSqliteWorkerStore(join(bad, 'garbage.db')), { code: 'DB_CORRUPT' });
+  t.equal(sha(join(bad, 'newer.db')), before, 'a refused file is left as it was');
+
+  const dflt = await openLeaseStore(newFile());
+  t.ok(dflt instanceof SqliteWorkerStore, 'openLeaseStore: a writable SQLite store runs on a worker thread');
+  await dflt.close();
+  const ro = await openLeaseStore(file, { readonly: true });
+  t.ok(ro instanceof SqliteLeaseStore, 'and a read-only one on the calling thread');
+  await ro.close();
 });
 
 t.test('SQLite: forward migration keeps the leases of an older file', async (t) => {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { LeaseStoreError } from '../lease-db/errors.js';
 import type { Lease, LeaseStore, NewLease } from '../lease-db/lease.js';
 import { openSqliteStore } from '../lease-db/sqlite-store.js';
+import { openSqliteWorkerStore } from '../lease-db/sqlite-worker-store.js';
 import type { DatagramEndpoint, DatagramMeta, SendOptions } from '../link/ipoib/udp-socket.js';
 import { Fabric } from '../link/fabric/fabric.js';
 import { RealScheduler } from '../link/fabric/scheduler.js';
@@ -150,10 +151,10 @@ interface Rig { daemon: ServerDaemon; ep: FakeEndpoint; store: TestStore; events
 
 async function rig(
   t: { teardown(fn: () => unknown): void },
-  o: { cfg?: ServerConfig; configLoader?: () => ServerConfig; probeMs?: number; daemon?: Partial<ServerDaemonOptions> } = {},
+  o: { cfg?: ServerConfig; configLoader?: () => ServerConfig; probeMs?: number; daemon?: Partial<ServerDaemonOptions>; worker?: boolean } = {},
 ): Promise<Rig> {
   const events: string[] = [];
-  const store = new TestStore(await openSqliteStore(dbFile()), events);
+  const store = new TestStore(o.worker === true ? await openSqliteWorkerStore(dbFile()) : await openSqliteStore(dbFile()), events);
   const ep = new FakeEndpoint(events);
   const { log, lines } = captureLog();
   const link: ServerLink = { name: 'ib0', address: parseIpv4(SERVER), endpoint: ep };
@@ -176,21 +177,23 @@ async function dora(r: Rig, guid: bigint, xid: number): Promise<number> {
   return r.ep.ofType(DhcpMessageType.DHCPACK, xid)[0]!.yiaddr;
 }
 
-t.test('DORA end to end: the OFFER and ACK go to 255.255.255.255:P+1 and the lease is durable in SQLite', async (t) => {
-  const r = await rig(t);
-  const a = await dora(r, GUID0, 0x11);
-  t.ok(a >= parseIpv4('10.0.0.10') && a <= parseIpv4('10.0.0.200'), `address ${ipv4ToString(a)} is in the pool`);
-  const sent = r.ep.sent.map((s) => `${s.address}:${s.port}`);
-  t.same(sent, [`255.255.255.255:${P + 1}`, `255.255.255.255:${P + 1}`], 'RFC 4390 client (BROADCAST flag, no address): broadcast to P + 1');
-  const ack = r.ep.ofType(DhcpMessageType.DHCPACK)[0]!;
-  t.equal(ack.htype, 32, 'htype 32 kept'); t.equal(ack.hlen, 0, 'hlen 0 kept');
-  t.same(findOption(ack.options, OptionCode.CLIENT_IDENTIFIER), mellanoxClientId(GUID0), 'option 61 echoed (RFC 6842)');
-  t.equal(findOption(ack.options, OptionCode.LEASE_TIME)?.readUInt32BE(0), 3600, 'valid-lifetime from the config');
-  const stored = await r.store.inner.get(a);
-  t.equal(stored?.state, 'bound', 'the store holds a bound lease');
-  t.same(stored?.clientId, mellanoxClientId(GUID0), 'keyed on the client identifier');
-  t.equal(r.daemon.stats.commits, 1, 'one commit (the REQUEST; the OFFER writes nothing)');
-});
+for (const worker of [false, true]) {
+  t.test(`DORA end to end${worker ? ' (the store on its worker thread)' : ''}: the OFFER and ACK go to 255.255.255.255:P+1 and the lease is durable in SQLite`, async (t) => {
+    const r = await rig(t, { worker });
+    const a = await dora(r, GUID0, 0x11);
+    t.ok(a >= parseIpv4('10.0.0.10') && a <= parseIpv4('10.0.0.200'), `address ${ipv4ToString(a)} is in the pool`);
+    const sent = r.ep.sent.map((s) => `${s.address}:${s.port}`);
+    t.same(sent, [`255.255.255.255:${P + 1}`, `255.255.255.255:${P + 1}`], 'RFC 4390 client (BROADCAST flag, no address): broadcast to P + 1');
+    const ack = r.ep.ofType(DhcpMessageType.DHCPACK)[0]!;
+    t.equal(ack.htype, 32, 'htype 32 kept'); t.equal(ack.hlen, 0, 'hlen 0 kept');
+    t.same(findOption(ack.options, OptionCode.CLIENT_IDENTIFIER), mellanoxClientId(GUID0), 'option 61 echoed (RFC 6842)');
+    t.equal(findOption(ack.options, OptionCode.LEASE_TIME)?.readUInt32BE(0), 3600, 'valid-lifetime from the config');
+    const stored = await r.store.inner.get(a);
+    t.equal(stored?.state, 'bound', 'the store holds a bound lease');
+    t.same(stored?.clientId, mellanoxClientId(GUID0), 'keyed on the client identifier');
+    t.equal(r.daemon.stats.commits, 1, 'one commit (the REQUEST; the OFFER writes nothing)');
+  });
+}
 
 t.test('no ACK leaves before its lease write resolves', async (t) => {
   const r = await rig(t);
@@ -452,7 +455,8 @@ t.test('on the project\'s link: 100 emulated hosts get distinct addresses; lease
   t.teardown(() => { for (const h of hosts) h.close(); });
   const server = await Host.create(transport, { name: 'dhcp-server', scheduler: sched });
   hosts.push(server);
-  const store = await openSqliteStore(dbFile());
+  // The daemon's own store: SQLite on its worker thread.
+  const store = await openSqliteWorkerStore(dbFile());
   const { log, lines } = captureLog();
   const cfg = config(3600, { ipoib: { 'client-rate-limit': { burst: 50, 'per-second': 50 } } });
   const daemon = await startServerOnHost(server, cfg, store, { port: P, interfaces: ['ib0'], log });
