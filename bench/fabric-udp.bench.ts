@@ -3,8 +3,13 @@
 // to raw node:dgram loopback between two processes measured in the same run — the physical limit
 // of this design, since every UD message crosses the loopback twice (host -> daemon -> host).
 // Target (issue 3): fabric messages/s >= 0.5x raw dgram datagrams/s.
+// On a shared machine both rates mostly measure the other tenants, so each size also gets the CPU
+// time (user + system, every process involved, from /proc) per delivered message beside the CPU time
+// per raw datagram: the ratio raw / fabric is what the throughput ratio would be if both ran alone
+// on enough cores.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +19,20 @@ import type { BenchResult } from './harness.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = [64, 2048] as const;
 const RAW_SECONDS = 2;
+
+/** CPU time (user + system) of a process so far, ms; NaN where /proc is missing. Linux ticks are 10 ms (USER_HZ 100). */
+function cpuMsOf(pid: number | undefined): number {
+  const f = `/proc/${pid}/stat`;
+  if (pid === undefined || !existsSync(f)) return Number.NaN;
+  const st = readFileSync(f, 'utf8');
+  const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function selfCpuMs(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1000;
+}
 
 /** Children without the coverage hooks a test runner may have put in NODE_OPTIONS. */
 function start(args: string[]): ChildProcess {
@@ -67,7 +86,7 @@ s.bind(0, '127.0.0.1', () => console.log('port ' + s.address().port));
 `;
 
 /** Raw loopback datagrams/s between two processes, the sender writing batches of 64 per turn. */
-async function rawPps(size: number): Promise<{ pps: number; sent: number; received: number }> {
+async function rawPps(size: number): Promise<{ pps: number; sent: number; received: number; cpuUs: number }> {
   const sink = start(['-e', RAW_SINK]);
   try {
     const port = Number((await firstLine(sink, (l) => l.startsWith('port '), 10_000, 'dgram sink')).slice(5));
@@ -75,6 +94,8 @@ async function rawPps(size: number): Promise<{ pps: number; sent: number; receiv
     const s = createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
     await new Promise<void>((r) => s.connect(port, '127.0.0.1', () => r()));
     const msg = Buffer.alloc(size, 0x5a);
+    const self0 = process.cpuUsage();
+    const sink0 = cpuMsOf(sink.pid);
     const end = performance.now() + RAW_SECONDS * 1000;
     let sent = 0;
     while (performance.now() < end) {
@@ -83,10 +104,14 @@ async function rawPps(size: number): Promise<{ pps: number; sent: number; receiv
       await new Promise<void>((r) => setImmediate(r));
     }
     await new Promise((r) => setTimeout(r, 200));
+    const senderMs = selfCpuMs(self0);
+    const sinkMs = cpuMsOf(sink.pid) - sink0;
     for (let i = 0; i < 5; i++) s.send(Buffer.from([0]));
     const r = JSON.parse(await result) as { n: number; seconds: number };
     s.close();
-    return { pps: r.n / r.seconds, sent, received: r.n };
+    // Each side per datagram it handled: the sender's cost of a datagram the sink then dropped is
+    // not charged to the ones delivered.
+    return { pps: r.n / r.seconds, sent, received: r.n, cpuUs: (senderMs / sent + sinkMs / r.n) * 1000 };
   } finally {
     await stop(sink);
   }
@@ -119,7 +144,7 @@ async function rawLatency(size: number, count: number): Promise<{ p50: number; p
   }
 }
 
-async function withServer<T>(address: string, test: 'ud-bw' | 'ud-lat', fn: () => Promise<T>): Promise<T> {
+async function withServer<T>(address: string, test: 'ud-bw' | 'ud-lat', fn: (serverPid: number | undefined) => Promise<T>): Promise<T> {
   const server = start([join(root, 'bin/ipoib-perf'), test, '--fabric', address, '--server', '--json']);
   try {
     const ready = new Promise<void>((r, reject) => {
@@ -128,7 +153,7 @@ async function withServer<T>(address: string, test: 'ud-bw' | 'ud-lat', fn: () =
       server.once('exit', (code) => reject(new Error(`ipoib-perf server exited ${code}: ${err}`)));
     });
     await ready;
-    return await fn();
+    return await fn(server.pid);
   } finally {
     await stop(server, 3000);
   }
@@ -136,7 +161,7 @@ async function withServer<T>(address: string, test: 'ud-bw' | 'ud-lat', fn: () =
 
 export async function run(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
-  const raw = new Map<number, { pps: number; sent: number; received: number }>();
+  const raw = new Map<number, { pps: number; sent: number; received: number; cpuUs: number }>();
   for (const size of SIZES) raw.set(size, await rawPps(size));
   const rawLat = new Map<number, { p50: number; p99: number }>();
   for (const size of SIZES) rawLat.set(size, await rawLatency(size, 3000));
@@ -152,11 +177,21 @@ export async function run(): Promise<BenchResult[]> {
         note: `2 processes, ${RAW_SECONDS} s, 64 sends per turn; received ${r.received} of ${r.sent}`,
       });
       const count = size === 64 ? 200_000 : 100_000;
-      const bw = await withServer(address, 'ud-bw', async () => {
+      let cpuUs = Number.NaN;
+      const bw = await withServer(address, 'ud-bw', async (serverPid) => {
         const f = await openFabric(address);
         try {
+          const self0 = process.cpuUsage();
+          const daemon0 = cpuMsOf(daemon.pid);
+          const server0 = cpuMsOf(serverPid);
           // A window of about 1 MB in flight: more overflows the 4 MiB socket buffers (the kernel charges ~2x per datagram).
-          return await clientBw(f, { count, size, serverName: 'ipoib-perf-server', window: Math.max(256, Math.min(2048, (1 << 20) / size)) });
+          const b = await clientBw(f, { count, size, serverName: 'ipoib-perf-server', window: Math.max(256, Math.min(2048, (1 << 20) / size)) });
+          const clientMs = selfCpuMs(self0);
+          const restMs = cpuMsOf(daemon.pid) - daemon0 + cpuMsOf(serverPid) - server0;
+          // The client per message sent; the daemon and the server per message delivered (the
+          // daemon also handled the ones lost after it: charged to the fabric, conservatively).
+          cpuUs = (clientMs / b.sent + restMs / b.received) * 1000;
+          return b;
         } finally {
           await f.close();
         }
@@ -165,6 +200,11 @@ export async function run(): Promise<BenchResult[]> {
         suite: 'fabric', name: `UD send via UDP daemon, ${size} B`, value: bw.messagesPerSecond, unit: 'msg/s',
         ratio: { to: `raw dgram ${size} B`, value: bw.messagesPerSecond / r.pps },
         note: `3 processes; ${bw.received}/${bw.sent} delivered (${bw.lost} lost), ${bw.mbPerSecond.toFixed(1)} MB/s`,
+      });
+      out.push({
+        suite: 'fabric', name: `CPU per UD message via UDP daemon, ${size} B`, value: cpuUs, unit: 'us CPU/msg',
+        ratio: { to: `raw dgram CPU ${r.cpuUs.toFixed(1)} us/datagram (raw / fabric)`, value: r.cpuUs / cpuUs },
+        note: 'user + system time of client, daemon and server (sender and sink for raw), from /proc; measures the code, not the machine\'s other load',
       });
       const lat = await withServer(address, 'ud-lat', async () => {
         const f = await openFabric(address);

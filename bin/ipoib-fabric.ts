@@ -4,7 +4,13 @@
 //
 //   ipoib-fabric [--listen 127.0.0.1:18515] [--pcap FILE [--pcap-linktype 147|247] [--pcap-ipoib FILE]]
 //                [--topology FILE] [--partitions FILE] [--keepalive-ms MS] [--keepalive-timeout-ms MS]
+//                [--loss F] [--dup F] [--reorder F] [--delay MS] [--corrupt F] [--seed S]
 //   ipoib-fabric status [--fabric 127.0.0.1:18515] [--json]
+//
+// --loss/--dup/--reorder/--corrupt (a fraction 0..1 or a percentage, 20%) and --delay put the
+// fabric-wide faults of link/fabric/fault.ts (Fabric.setFaults) on every port's transmit path, drawn
+// from a Random seeded by --seed, so ipoib-cluster --fabric spawn can run its chaos test against the
+// daemon. They apply to frames only: the UDP control messages (ATTACH, KEEPALIVE) are never faulted.
 //
 // The daemon runs in the foreground until SIGTERM or SIGINT, then tells its hosts, flushes the
 // capture files and exits 0. Logs are JSON lines on stderr.
@@ -12,6 +18,8 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { CaptureFile, type RawLinkType } from '../link/fabric/capture-file.js';
 import { FabricError } from '../link/fabric/errors.js';
+import type { FaultConfig } from '../link/fabric/fault.js';
+import { seededRandom } from '../link/fabric/scheduler.js';
 import { parsePartitions, type Partition } from '../link/fabric/partitions.js';
 import { parseTopology, type Topology } from '../link/fabric/topology.js';
 import { queryFabricStatus } from '../link/fabric/udp-client.js';
@@ -19,6 +27,7 @@ import { DEFAULT_FABRIC_HOST, DEFAULT_FABRIC_PORT, parseFabricAddress } from '..
 import { FabricDaemon, type DaemonStatus } from '../link/fabric/udp-server.js';
 import { LINKTYPE_INFINIBAND, LINKTYPE_USER0, TSHARK_USER0_INFINIBAND_ARGS } from '../link/wire/pcap.js';
 import { CliError, EXIT_OK, EXIT_RUNTIME, intOption, program, run } from './cli.js';
+import { REORDER_WINDOW_MS, faultConfig, fractionOption } from './cluster/faults.js';
 
 const DEFAULT_ADDRESS = `${DEFAULT_FABRIC_HOST}:${DEFAULT_FABRIC_PORT}`;
 
@@ -57,6 +66,21 @@ interface DaemonOpts {
   keepaliveMs?: number;
   keepaliveTimeoutMs?: number;
   logLevel: string;
+  loss?: number;
+  dup?: number;
+  reorder?: number;
+  delay?: number;
+  corrupt?: number;
+  seed: number;
+}
+
+/** The daemon's fault flags as a FaultConfig, or undefined when none is set. */
+export function daemonFaults(o: Pick<DaemonOpts, 'loss' | 'dup' | 'reorder' | 'delay' | 'corrupt'>): FaultConfig | undefined {
+  const c: FaultConfig = {
+    ...faultConfig({ loss: o.loss ?? 0, duplicate: o.dup ?? 0, reorder: o.reorder ?? 0, delayMs: o.delay ?? 0 }),
+    ...(o.corrupt !== undefined && o.corrupt > 0 ? { corrupt: o.corrupt } : {}),
+  };
+  return Object.keys(c).length === 0 ? undefined : c;
 }
 
 async function daemon(o: DaemonOpts): Promise<number> {
@@ -74,7 +98,7 @@ async function daemon(o: DaemonOpts): Promise<number> {
       host: o.listen.host, port: o.listen.port, log,
       ...(o.keepaliveMs !== undefined ? { keepaliveMs: o.keepaliveMs } : {}),
       ...(o.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: o.keepaliveTimeoutMs } : {}),
-      fabric: { ...(partitions ? { partitions } : {}), ...(topology ? { topology } : {}) },
+      fabric: { ...(partitions ? { partitions } : {}), ...(topology ? { topology } : {}), random: seededRandom(o.seed) },
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -82,6 +106,12 @@ async function daemon(o: DaemonOpts): Promise<number> {
       throw new CliError(`--listen ${o.listen.host}:${o.listen.port}: ${e.code}`, EXIT_RUNTIME);
     }
     throw err;
+  }
+  const faults = daemonFaults(o);
+  if (faults !== undefined) {
+    const injector = d.fabric.setFaults(faults)!;
+    d.faultStats = () => injector.stats;
+    log.info({ faults }, 'fault injection on every port\'s transmit path');
   }
   let capture: CaptureFile | undefined;
   if (o.pcap !== undefined) {
@@ -151,6 +181,8 @@ export function formatStatus(s: DaemonStatus): string {
   const frameDrops = Object.entries(d.frameDrops).filter(([, n]) => n > 0).map(([r, n]) => `${r}=${n}`);
   out.push(`Dropped datagrams: ${drops.join(', ') || 'none'}`);
   out.push(`Dropped frames: ${frameDrops.join(', ') || 'none'}`);
+  const fs = d.faults;
+  if (fs !== undefined) out.push(`Faults injected: ${fs.lost} lost, ${fs.duplicated} duplicated, ${fs.reordered} reordered, ${fs.delayed} delayed, ${fs.corrupted} corrupted`);
   return out.join('\n') + '\n';
 }
 
@@ -164,6 +196,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--partitions <file>', 'OpenSM partitions.conf')
     .option('--keepalive-ms <ms>', 'keep-alive interval asked of hosts', intOption('--keepalive-ms', 50, 60_000))
     .option('--keepalive-timeout-ms <ms>', 'silence after which a host is timed out', intOption('--keepalive-timeout-ms', 100, 3_600_000))
+    .option('--loss <F>', 'fraction of frames the fabric drops (0..1, or a percentage: 20%)', fractionOption('--loss'))
+    .option('--dup <F>', 'fraction of frames the fabric delivers twice', fractionOption('--dup'))
+    .option('--reorder <F>', `fraction of frames held back behind the next one (at most ${REORDER_WINDOW_MS} ms)`, fractionOption('--reorder'))
+    .option('--delay <MS>', 'latency added to every frame, ms', intOption('--delay', 0, 10_000))
+    .option('--corrupt <F>', 'fraction of frames with one bit flipped (the receiver\'s ICRC check drops them)', fractionOption('--corrupt'))
+    .option('--seed <S>', 'seed of the fault draws', intOption('--seed', 0, 0xffffffff), 1)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (o: DaemonOpts) => {
       process.exitCode = await daemon(o);

@@ -11,7 +11,7 @@ import type { PacketView } from './packet-view.js';
 import type { PortInfo } from './port-info.js';
 import type { AttachRequest, PortLink, PortSink, Transport } from './transport.js';
 import {
-  DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DEFAULT_MAX_BATCH_BYTES, DetachReason, ErrorCode, HEADER_BYTES,
+  DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, defaultMaxBatchBytes, ErrorCode, HEADER_BYTES,
   MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, UdpFabricError, attachErrorName, decodeDatagram,
   detachReasonName, encodeControl, errorName, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
   type AttachMessage, type ControlMessage, type DropCode,
@@ -23,6 +23,7 @@ export interface UdpTransportOptions {
   attachTimeoutMs?: number;
   /** ATTACH attempts after the first. */
   attachRetries?: number;
+  /** DATA datagram size limit (default: udp-protocol defaultMaxBatchBytes of the daemon's address). */
   maxBatchBytes?: number;
   /** Attach again after the daemon timed the port out, restarted or went silent (default true). */
   reattach?: boolean;
@@ -71,6 +72,7 @@ export class UdpTransport implements Transport {
   private nextRequest: number;
   private readonly dirty: Link[] = [];
   private flushScheduled = false;
+  private rxLink: Link | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly attachTimeoutMs: number;
@@ -84,7 +86,7 @@ export class UdpTransport implements Transport {
     this.port = port;
     this.attachTimeoutMs = opts.attachTimeoutMs ?? 500;
     this.attachRetries = opts.attachRetries ?? 5;
-    this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.maxBatchBytes = opts.maxBatchBytes ?? defaultMaxBatchBytes(host);
     this.reattach = opts.reattach ?? true;
     this.onEvent = opts.onEvent ?? (() => undefined);
     this.nextRequest = (Math.random() * 0x7fffffff) >>> 0 || 1;
@@ -264,7 +266,9 @@ export class UdpTransport implements Transport {
         if (!isWireError(err)) throw err;
         return this.drop('MALFORMED', err.message);
       }
-      forEachFrame(buf, 0, (f) => l.sink.packet(f, undefined));
+      this.rxLink = l;
+      forEachFrame(buf, 0, this.onFrame);
+      this.rxLink = undefined;
       return;
     }
     let m: ControlMessage;
@@ -276,6 +280,11 @@ export class UdpTransport implements Transport {
     }
     this.onControl(m);
   }
+
+  /** One frame of the DATA datagram being read (rxLink's). Bound once: no closure per datagram. */
+  private readonly onFrame = (f: Buffer): void => {
+    this.rxLink!.sink.packet(f, undefined);
+  };
 
   private onControl(m: ControlMessage): void {
     switch (m.type) {
@@ -369,10 +378,12 @@ export class UdpTransport implements Transport {
     this.sendRaw(encodeControl(m));
   }
 
-  private sendRaw(buf: Buffer): void {
+  /** buf: a datagram or its gather list (takeDataDatagram). */
+  private sendRaw(buf: Buffer | Buffer[]): void {
     if (this.closed) return;
     if (this.socket.getSendQueueCount() > SEND_QUEUE_LIMIT) { this.drops.SEND_QUEUE_FULL++; return; }
-    this.socket.send(buf, () => undefined);
+    // No callback (Node would queue a completion per datagram); errors go to the socket's 'error' listener.
+    this.socket.send(buf);
   }
 
   private enqueue(l: Link, frame: Buffer): void {

@@ -1,6 +1,8 @@
 // The control protocol between `ipoib-fabric` (switch + SM daemon) and the hosts whose HCA ports
 // are plugged into it over UDP. The project's own protocol: the IB frames it carries are exactly
-// the bytes link/wire encodes (LRH .. ICRC ‖ VCRC, IPOIB-FACTS §1.1); the rest is defined here.
+// the bytes link/wire encodes (LRH .. ICRC ‖ VCRC, IPOIB-FACTS §1.1), except that the per-hop VCRC
+// may be left 0: nothing on the path checks it, and the daemon's switch stamps it where a frame is
+// captured (packet-view.ts buildPacket says why); the rest is defined here.
 //
 // Transport: UDP, default daemon address 127.0.0.1:18515 (DEFAULT_FABRIC_PORT). 18515 is the port
 // number perftest uses for its out-of-band exchange on TCP; on UDP it is unassigned, and nothing
@@ -49,9 +51,13 @@
 // per source address), so a host whose daemon restarted learns it must attach again.
 //
 // DATA carries a batch: frames queued during one event-loop turn for the same session travel in
-// one datagram of at most maxBatchBytes (16 KiB by default), which is what lets the UDP fabric keep
-// up with the kernel's datagram rate. Frames keep their order within a session; UDP may lose or
-// reorder datagrams, which IB UD allows too.
+// one datagram of at most maxBatchBytes (by default 65,507 bytes towards a loopback address, where
+// IP never fragments a datagram, and 16 KiB elsewhere, where a lost fragment loses the whole
+// datagram), which is what lets the UDP fabric keep up with the kernel's datagram rate. A datagram
+// is sent as a gather list: large frames go to the kernel from where they lie, and the daemon
+// forwards a run of frames it received in one datagram as one slice of it, length prefixes
+// included, without copying. Frames keep their order within a session; UDP may lose or reorder
+// datagrams, which IB UD allows too.
 //
 // Validation. A datagram with a wrong magic, an unknown version or type, a length that contradicts
 // its fields (bytes left over after the message included), or text that is not UTF-8 is dropped and counted under a DropCode; a DATA frame is
@@ -84,6 +90,18 @@ export const MAX_STATUS_CHUNKS = 1024;
 export const STATUS_CHUNK_BYTES = 32_000;
 export const MAX_FRAMES_PER_DATAGRAM = 4096;
 
+/**
+ * DATA datagrams on loopback: the largest UDP/IPv4 payload (65,535 - 20 - 8). Loopback's MTU is
+ * 65,536, so such a datagram is never fragmented, and every frame it carries shares the per-datagram
+ * costs (a system call at each end, Node's 64 KiB receive allocation, one 'message' event).
+ */
+export const LOOPBACK_MAX_BATCH_BYTES = 65507;
+
+/** The batch limit towards `address` when none is configured: see DEFAULT_MAX_BATCH_BYTES and LOOPBACK_MAX_BATCH_BYTES. */
+export function defaultMaxBatchBytes(address: string): number {
+  return /^127\./.test(address) || address === '::1' ? LOOPBACK_MAX_BATCH_BYTES : DEFAULT_MAX_BATCH_BYTES;
+}
+
 /** Frames queued for one peer, to go out together as one DATA datagram (see "Batching" above). */
 export interface FrameQueue {
   out: Buffer[];
@@ -102,21 +120,90 @@ export function queueFrame(q: FrameQueue, frame: Buffer): void {
   q.outBytes += 2 + frame.length;
 }
 
-/** The DATA datagram carrying every queued frame under `session`; empties the queue. */
-export function takeDataDatagram(q: FrameQueue, session: number): Buffer {
+/**
+ * Frames up to this size are copied into the datagram; larger ones are handed to the kernel where
+ * they lie (one more gather entry, no copy). It also bounds the gather list: every entry that is not
+ * the datagram's own scratch is longer than this, so a 65,507-byte datagram has fewer than 260
+ * entries, far below the kernel's 1024 (UIO_MAXIOV).
+ */
+const COPY_MAX_BYTES = 512;
+
+/**
+ * DATA datagrams received by this end, by their memory: a frame inside one is preceded by its
+ * 2-byte length, so a run of such frames going to the same peer is forwarded as one slice of the
+ * received bytes, prefixes included (Node gives every received datagram its own ArrayBuffer).
+ */
+export type ReceivedDatagrams = WeakMap<ArrayBufferLike, Buffer>;
+
+/** The offset of `frame` in `src` when the two bytes before it there are its length; else -1. */
+function prefixedOffset(src: Buffer, frame: Buffer): number {
+  const o = frame.byteOffset - src.byteOffset;
+  if (o < HEADER_BYTES + 4 || o + frame.length > src.length) return -1;
+  return ((src[o - 2]! << 8) | src[o - 1]!) === frame.length ? o : -1;
+}
+
+/**
+ * The DATA datagram carrying every queued frame under `session`, as a gather list for
+ * socket.send (sendmsg's iovec): one scratch Buffer holds the header, the frame count, the length
+ * prefixes and the small frames; large frames are referenced, not copied, and frames still inside a
+ * datagram this end received (`received`) go out as slices of it. Empties the queue.
+ */
+export function takeDataDatagram(q: FrameQueue, session: number, received?: ReceivedDatagrams): Buffer[] {
   const frames = q.out;
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + 2 + q.outBytes);
-  writeHeader(buf, 0, MessageType.DATA, session);
-  buf.writeUInt16BE(frames.length, HEADER_BYTES);
-  let p = HEADER_BYTES + 2;
-  for (const f of frames) {
-    buf.writeUInt16BE(f.length, p);
-    f.copy(buf, p + 2);
-    p += 2 + f.length;
+  const n = frames.length;
+  let scratchBytes = HEADER_BYTES + 2;
+  for (let i = 0; i < n; i++) {
+    const f = frames[i]!;
+    if (f.length > COPY_MAX_BYTES) {
+      const src = received?.get(f.buffer);
+      if (src === undefined || prefixedOffset(src, f) < 0) scratchBytes += 2;
+    } else {
+      scratchBytes += 2 + f.length;
+    }
   }
+  const scratch = Buffer.allocUnsafe(scratchBytes);
+  writeHeader(scratch, 0, MessageType.DATA, session);
+  scratch.writeUInt16BE(n, HEADER_BYTES);
+  const parts: Buffer[] = [];
+  let w = HEADER_BYTES + 2;
+  let segStart = 0;
+  let run: Buffer | undefined;
+  let runStart = 0;
+  let runEnd = 0;
+  for (let i = 0; i < n; i++) {
+    const f = frames[i]!;
+    const len = f.length;
+    if (len > COPY_MAX_BYTES) {
+      const src = received?.get(f.buffer);
+      const o = src === undefined ? -1 : prefixedOffset(src, f);
+      if (o >= 0) {
+        if (run === src && runEnd === o - 2) { runEnd = o + len; continue; }
+        if (w > segStart) { parts.push(scratch.subarray(segStart, w)); segStart = w; }
+        if (run !== undefined) parts.push(run.subarray(runStart, runEnd));
+        run = src;
+        runStart = o - 2;
+        runEnd = o + len;
+        continue;
+      }
+    }
+    if (run !== undefined) { parts.push(run.subarray(runStart, runEnd)); run = undefined; }
+    scratch[w] = len >>> 8;
+    scratch[w + 1] = len & 0xff;
+    w += 2;
+    if (len <= COPY_MAX_BYTES) {
+      scratch.set(f, w);
+      w += len;
+    } else {
+      parts.push(scratch.subarray(segStart, w));
+      segStart = w;
+      parts.push(f);
+    }
+  }
+  if (w > segStart) parts.push(segStart === 0 ? scratch : scratch.subarray(segStart, w));
+  if (run !== undefined) parts.push(run.subarray(runStart, runEnd));
   q.out = [];
   q.outBytes = 0;
-  return buf;
+  return parts;
 }
 const PORT_INFO_FIXED = 30;
 

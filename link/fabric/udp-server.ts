@@ -10,16 +10,16 @@ import { formatGid, formatGuid } from '../wire/ib-address.js';
 import { DROP_REASON_LIST, type DropReason } from './counters.js';
 import { FabricError } from './errors.js';
 import { Fabric, type FabricOptions, type FabricStatus } from './fabric.js';
+import type { FaultStats } from './fault.js';
 import { parsePacket } from './packet-view.js';
 import { defaultPartitions, type Partition } from './partitions.js';
 import type { PortInfo } from './port-info.js';
 import { RealScheduler, type Timer } from './scheduler.js';
 import type { FabricPort } from './switch.js';
 import {
-  AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DEFAULT_MAX_BATCH_BYTES,
-  DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
+  AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
   decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
-  type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
+  defaultMaxBatchBytes, type ReceivedDatagrams, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
 } from './udp-protocol.js';
 
 /** The part of a pino logger the daemon uses (structured fields first, then the sentence). */
@@ -42,6 +42,7 @@ export interface FabricDaemonOptions {
   keepaliveTimeoutMs?: number;
   /** How long a timed-out port stays listed as DOWN before it is removed. */
   forgetAfterMs?: number;
+  /** DATA datagram size limit (default: udp-protocol defaultMaxBatchBytes of each host's address). */
   maxBatchBytes?: number;
   /** Attached ports beyond which ATTACH gets FABRIC_FULL (default 16384). */
   maxPorts?: number;
@@ -68,6 +69,8 @@ interface Session {
   ready: boolean;
   out: Buffer[];
   outBytes: number;
+  /** DATA datagram size limit towards this host. */
+  maxBatch: number;
 }
 
 export interface SessionStatus {
@@ -102,6 +105,8 @@ export interface DaemonStatus {
     /** Frames dropped at the daemon's ingress checks (and SA MADs the SM refused), by DropReason. */
     frameDrops: Record<string, number>;
     sessions: SessionStatus[];
+    /** What the fabric-wide fault injector did, when one is set (ipoib-fabric --loss ...). */
+    faults?: FaultStats;
   };
   fabric: FabricStatus;
 }
@@ -114,19 +119,25 @@ export class FabricDaemon {
   readonly keepaliveMs: number;
   readonly keepaliveTimeoutMs: number;
   readonly forgetAfterMs: number;
-  readonly maxBatchBytes: number;
+  /** The configured DATA size limit; undefined: chosen per host address (defaultMaxBatchBytes). */
+  readonly maxBatchBytes: number | undefined;
   readonly maxPorts: number;
   readonly drops: Record<DropCode, number> = {
     BAD_MAGIC: 0, BAD_VERSION: 0, UNKNOWN_TYPE: 0, MALFORMED: 0, UNKNOWN_SESSION: 0, ADDRESS_MISMATCH: 0, UNEXPECTED: 0, SEND_QUEUE_FULL: 0,
   };
   readonly frameDrops: Record<DropReason, number>;
   readonly datagrams = { rx: 0, tx: 0, rxBytes: 0, txBytes: 0 };
+  /** The fault injector's counters, for STATUS (set by whoever called fabric.setFaults()). */
+  faultStats: (() => FaultStats) | undefined;
   private readonly sched = new RealScheduler();
   private readonly log: DaemonLogger;
   private readonly sessions = new Map<number, Session>();
   private readonly byGuid = new Map<bigint, Session>();
   private nextSession = 1;
   private readonly dirty: Session[] = [];
+  /** DATA datagrams received, so their frames can be forwarded without a copy (udp-protocol ReceivedDatagrams). */
+  private readonly received: ReceivedDatagrams = new WeakMap();
+  private rxSession: Session | undefined;
   private flushScheduled = false;
   private readonly errorBudget = new Map<string, { second: number; n: number }>();
   private readonly warned = new Map<string, number>();
@@ -140,7 +151,7 @@ export class FabricDaemon {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
     this.keepaliveTimeoutMs = opts.keepaliveTimeoutMs ?? Math.max(DEFAULT_KEEPALIVE_TIMEOUT_MS, 3 * this.keepaliveMs);
     this.forgetAfterMs = opts.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS;
-    this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.maxBatchBytes = opts.maxBatchBytes;
     this.maxPorts = opts.maxPorts ?? 16384;
     const fd = {} as Record<DropReason, number>;
     for (const r of DROP_REASON_LIST) fd[r] = 0;
@@ -229,6 +240,7 @@ export class FabricDaemon {
           session: s.id, hostName: s.hostName, portGuid: formatGuid(s.portGuid), address: s.key, alive: s.alive,
           lastSeenMsAgo: Math.round(now - s.lastSeen),
         })),
+        ...(this.faultStats !== undefined ? { faults: { ...this.faultStats() } } : {}),
       },
       fabric: this.fabric.status(),
     };
@@ -300,29 +312,37 @@ export class FabricDaemon {
   private onData(buf: Buffer, from: RemoteInfo): void {
     const s = this.sessionFor(buf.readUInt32BE(4), from);
     if (s === undefined) return;
-    const port = s.port!;
     try {
       forEachFrame(buf, 0, undefined);
     } catch (err) {
       if (!isWireError(err)) throw err;
       return this.drop('MALFORMED', from, err.message);
     }
-    forEachFrame(buf, 0, (frame) => {
-      const v = parsePacket(frame);
-      const reason = v.linkError ?? v.error ?? (v.icrcOk() ? undefined : 'BAD_ICRC');
-      if (reason === undefined) {
-        port.ingress(frame, v);
-        return;
-      }
-      // Sent by the host, refused at its link: counted as sent and discarded, like FAULT_LOSS.
-      const c = port.counters;
-      c.xmitPkts++;
-      c.xmitBytes += frame.length;
-      c.drop(reason);
-      this.frameDrops[reason]++;
-      this.warnOnce(`frame:${reason}`, { reason, host: s.hostName, session: s.id }, 'frame dropped at ingress');
-    });
+    // Frames the switch sends on unchanged may leave in place (takeDataDatagram).
+    this.received.set(buf.buffer, buf);
+    this.rxSession = s;
+    forEachFrame(buf, 0, this.onFrame);
+    this.rxSession = undefined;
   }
+
+  /** One frame of the DATA datagram being read (rxSession's). A method bound once: no closure per datagram. */
+  private readonly onFrame = (frame: Buffer): void => {
+    const s = this.rxSession!;
+    const port = s.port!;
+    const v = parsePacket(frame);
+    const reason = v.linkError ?? v.error ?? (v.icrcOk() ? undefined : 'BAD_ICRC');
+    if (reason === undefined) {
+      port.ingress(frame, v);
+      return;
+    }
+    // Sent by the host, refused at its link: counted as sent and discarded, like FAULT_LOSS.
+    const c = port.counters;
+    c.xmitPkts++;
+    c.xmitBytes += frame.length;
+    c.drop(reason);
+    this.frameDrops[reason]++;
+    this.warnOnce(`frame:${reason}`, { reason, host: s.hostName, session: s.id }, 'frame dropped at ingress');
+  };
 
   private onAttach(m: AttachMessage, from: RemoteInfo): void {
     const key = `${from.address}:${from.port}`;
@@ -341,7 +361,7 @@ export class FabricDaemon {
     const s: Session = {
       id: this.allocSession(), key, address: from.address, udpPort: from.port, requestId: m.requestId, hostName: m.hostName,
       portGuid: m.portGuid ?? 0n, nodeGuid: m.nodeGuid ?? 0n, port: undefined, alive: true, lastSeen: this.sched.now(), deadSince: 0,
-      seq: 0, info: undefined, ready: false, out: [], outBytes: 0,
+      seq: 0, info: undefined, ready: false, out: [], outBytes: 0, maxBatch: this.maxBatchBytes ?? defaultMaxBatchBytes(from.address),
     };
     const req = {
       hostName: m.hostName, portNum: m.portNum, mtuCap: m.mtuCap, rate: m.rate,
@@ -465,7 +485,7 @@ export class FabricDaemon {
 
   private enqueue(s: Session, frame: Buffer): void {
     if (!s.alive) return;
-    if (batchIsFull(s, frame, this.maxBatchBytes)) this.flushSession(s);
+    if (batchIsFull(s, frame, s.maxBatch)) this.flushSession(s);
     if (s.out.length === 0) this.dirty.push(s);
     queueFrame(s, frame);
     if (!this.flushScheduled) {
@@ -482,7 +502,8 @@ export class FabricDaemon {
 
   private flushSession(s: Session): void {
     if (s.out.length === 0) return;
-    this.sendRaw(takeDataDatagram(s, s.id), s.address, s.udpPort);
+    const bytes = HEADER_BYTES + 2 + s.outBytes;
+    this.sendRaw(takeDataDatagram(s, s.id, this.received), s.address, s.udpPort, bytes);
   }
 
 
@@ -490,15 +511,16 @@ export class FabricDaemon {
     this.sendRaw(encodeControl(m), address, port);
   }
 
-  private sendRaw(buf: Buffer, address: string, port: number): void {
+  /** buf: a datagram, or its gather list (takeDataDatagram) of `bytes` in all. */
+  private sendRaw(buf: Buffer | Buffer[], address: string, port: number, bytes = (buf as Buffer).length): void {
     if (this.closed) return;
     // A host that stopped reading would make the kernel queue grow without bound: UD may drop.
     if (this.socket.getSendQueueCount() > SEND_QUEUE_LIMIT) { this.drops.SEND_QUEUE_FULL++; return; }
     this.datagrams.tx++;
-    this.datagrams.txBytes += buf.length;
-    this.socket.send(buf, port, address, (err) => {
-      if (err) this.log.debug({ err: err.message, to: `${address}:${port}` }, 'send failed');
-    });
+    this.datagrams.txBytes += bytes;
+    // No callback: with one, Node queues a completion per datagram even when the send went
+    // through at once. A failure surfaces as the socket's 'error' event (logged in start()).
+    this.socket.send(buf, port, address);
   }
 
   private replyError(from: RemoteInfo, id: number, code: number, text: string): void {

@@ -315,3 +315,18 @@ export function restampVcrc(buf: Buffer, offset = 0): void {
   const covered = peekPktLen(buf, offset) * 4;
   buf.writeUInt16LE(computeVcrc(buf, offset, covered), offset + covered);
 }
+
+/**
+ * Writes the VCRC of a frame whose VCRC field is still 0 (how the emulator's senders leave it, see
+ * link/fabric/packet-view.ts buildPacket), in place; a frame that already carries a VCRC, or whose
+ * PktLen does not match `length`, is left exactly as it is. Returns whether it wrote. A VCRC whose
+ * true value is 0 is rewritten as 0: harmless.
+ */
+export function stampVcrc(buf: Buffer, offset = 0, length = buf.length - offset): boolean {
+  const covered = peekPktLen(buf, offset) * 4;
+  if (length < LRH_BYTES + VCRC_BYTES || covered + VCRC_BYTES !== length || offset + length > buf.length) return false;
+  const at = offset + covered;
+  if (buf[at] !== 0 || buf[at + 1] !== 0) return false;
+  buf.writeUInt16LE(computeVcrc(buf, offset, covered), at);
+  return true;
+}
