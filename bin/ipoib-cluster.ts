@@ -12,7 +12,9 @@
 // --fabric inproc (default) runs everything in this process in virtual time. --fabric spawn starts
 // an `ipoib-fabric` daemon for the run, --fabric HOST:PORT uses a running one; either way the server
 // (`ipoib-dhcpd --fabric`) and the hosts (grouped into --processes OS processes) are child processes
-// in real time, and --kill-server-every kills the server with SIGKILL and starts it again.
+// in real time, and --kill-server-every kills the server with SIGKILL and starts it again
+// (bin/cluster/processes.ts). Each host group is this program again, as the hidden subcommand
+// `ipoib-cluster host-group SPEC` (bin/cluster/host-group.ts), so it needs no entry of its own.
 //
 // Exit 0 when every host is up (bound, with DHCP) and every ping was answered; 1 otherwise; 2 for
 // impossible options (one line on stderr, nothing started).
@@ -26,7 +28,8 @@ import { DEFAULT_SERVER_PORT, MAX_POOL_SIZE, runDhcp } from './cluster/dhcp.js';
 import { faultsOf, fractionOption, type ClusterFaults } from './cluster/faults.js';
 import { fabricOption, type FabricChoice } from './cluster/fabric-option.js';
 import { runProcesses } from './cluster/processes.js';
-import { writePlot } from './cluster/plot.js';
+import { hostGroupMain } from './cluster/host-group.js';
+import { checkPlotPath, writePlot } from './cluster/plot.js';
 
 export interface ClusterIo {
   out(text: string): void;
@@ -97,6 +100,8 @@ export interface ClusterRunOptions {
 }
 
 export async function main(argv: string[], io: ClusterIo = stdio): Promise<number> {
+  // Hidden: one host group of --fabric spawn|HOST:PORT, started by the coordinator (cluster/host-group.ts).
+  if (argv[0] === 'host-group') return hostGroupMain(argv.slice(1));
   let code = EXIT_OK;
   const p = program('ipoib-cluster',
     'Boots an emulated InfiniBand cluster in one process: a fabric with its subnet manager, one DHCP server host and N hosts ' +
@@ -145,6 +150,7 @@ async function cluster(o: ClusterOpts, io: ClusterIo): Promise<number> {
   const progress = new Progress({ write: (s) => io.err(s), isTTY: io.errIsTTY }, o.quiet !== true);
   let report: ClusterReport;
   const faults = faultsOf(o);
+  if (o.plot !== undefined) checkPlotPath(o.plot);
   if (o.processes !== undefined && o.fabric === 'inproc') throw new CliError('--processes needs --fabric spawn or --fabric HOST:PORT');
   if (o.killServerEvery !== undefined && o.fabric === 'inproc') {
     throw new CliError('--kill-server-every needs --fabric spawn or --fabric HOST:PORT (the server must be its own OS process to be killed)');

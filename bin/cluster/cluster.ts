@@ -4,6 +4,7 @@
 // GUIDs are derived from their names (link/fabric/guid.ts) and whose LIDs the SM assigns.
 import { performance } from 'node:perf_hooks';
 import { Fabric } from '../../link/fabric/fabric.js';
+import type { Partition } from '../../link/fabric/partitions.js';
 import { VirtualScheduler, seededRandom, type Random } from '../../link/fabric/scheduler.js';
 import { InProcessTransport } from '../../link/fabric/transport.js';
 import { formatGuid } from '../../link/wire/ib-address.js';
@@ -17,6 +18,8 @@ export interface PhaseCost {
   name: string;
   /** Wall-clock milliseconds the phase took in this process. */
   wallMs: number;
+  /** CPU milliseconds (user + system) this process spent in the phase (in-process runs): on shared cores, steadier than wall time. */
+  cpuMs?: number;
   /** Virtual milliseconds that passed on the fabric. */
   virtualMs: number;
   /** Packets sent into the switch, by kind. */
@@ -43,11 +46,13 @@ export class Cluster {
   readonly traffic: TrafficCounter;
   readonly random: Random;
   readonly phases: PhaseCost[] = [];
-  private phaseStart: { name: string; wall: number; virt: number; packets: TrafficCounts; delivered: number; notListened: number } | undefined;
+  private phaseStart: { name: string; wall: number; cpu: NodeJS.CpuUsage; virt: number; packets: TrafficCounts; delivered: number; notListened: number } | undefined;
 
-  constructor(opts: { seed: number; dhcpPorts?: readonly number[] }) {
+  constructor(opts: { seed: number; dhcpPorts?: readonly number[]; partitions?: Partition[] | undefined }) {
     this.random = seededRandom(opts.seed);
-    this.fabric = new Fabric({ scheduler: this.scheduler, random: seededRandom(opts.seed + 1) });
+    this.fabric = new Fabric({
+      scheduler: this.scheduler, random: seededRandom(opts.seed + 1), ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
+    });
     this.transport = new InProcessTransport(this.fabric);
     this.traffic = new TrafficCounter(this.fabric, new Set(opts.dhcpPorts ?? []));
   }
@@ -61,7 +66,7 @@ export class Cluster {
     this.endPhase();
     const d = fabricDeliveries(this.fabric);
     this.phaseStart = {
-      name, wall: performance.now(), virt: this.scheduler.now(), packets: this.traffic.snapshot(), delivered: d.delivered, notListened: d.notListened,
+      name, wall: performance.now(), cpu: process.cpuUsage(), virt: this.scheduler.now(), packets: this.traffic.snapshot(), delivered: d.delivered, notListened: d.notListened,
     };
   }
 
@@ -70,8 +75,9 @@ export class Cluster {
     if (s === undefined) return;
     this.phaseStart = undefined;
     const d = fabricDeliveries(this.fabric);
+    const cpu = process.cpuUsage(s.cpu);
     this.phases.push({
-      name: s.name, wallMs: performance.now() - s.wall, virtualMs: this.scheduler.now() - s.virt,
+      name: s.name, wallMs: performance.now() - s.wall, cpuMs: (cpu.user + cpu.system) / 1000, virtualMs: this.scheduler.now() - s.virt,
       packets: diffCounts(this.traffic.snapshot(), s.packets), delivered: d.delivered - s.delivered, notListened: d.notListened - s.notListened,
     });
   }

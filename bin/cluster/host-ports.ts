@@ -10,12 +10,14 @@
 //   The Host has no probe primitive of its own; this is glue until link/ipoib grows one.
 // - ArpOps.announce: Host.sendGratuitousArp (arping -U).
 // - InterfaceConfigurator: ip addr add / del, ip link set mtu, default routes from the lease.
-import type { ArpOps, Clock, InterfaceConfigurator, LeaseChange } from '../../client/daemon.js';
+// hostClient() wires them to a ClientDaemon on a host's ib0: the in-process cluster (dhcp.ts, virtual
+// clock) and each host group of the multi-process form (host-group.ts, wall clock) build hosts the same way.
+import { ClientDaemon, type ArpOps, type Clock, type InterfaceConfigurator, type LeaseChange } from '../../client/daemon.js';
 import type { ProbeConfig } from '../../client/actions.js';
 import type { ClientLease } from '../../client/lease.js';
-import type { RandomSource } from '../../client/config.js';
+import type { ClientConfig, RandomSource } from '../../client/config.js';
 import type { Random, Scheduler } from '../../link/fabric/scheduler.js';
-import type { Host } from '../../link/ipoib/index.js';
+import type { Host, IpoibMode } from '../../link/ipoib/index.js';
 import { ipv4ToString } from '../../protocol/index.js';
 
 export function virtualClock(s: Scheduler, epochMs: number): Clock {
@@ -121,4 +123,46 @@ export class HostConfigurator implements InterfaceConfigurator {
       // Already gone.
     }
   }
+}
+
+export interface HostClient {
+  host: Host;
+  daemon: ClientDaemon;
+  configurator: HostConfigurator;
+  arp: HostArpOps;
+  /** Clock ms when the client was built (time-to-bound counts from here). */
+  startedAt: number;
+}
+
+export interface HostClientOptions {
+  mode: IpoibMode;
+  /** The server's port P; the client binds P + 1. */
+  serverPort: number;
+  clock: Clock;
+  random: RandomSource;
+  /** Draws the ARP probe's initial wait. */
+  arpRandom: Random;
+  onBound?: () => void;
+  /** Timing and the like on top of what hostClient() sets (interface, GUID, host name, link). */
+  config?: Partial<ClientConfig>;
+}
+
+/** A ClientDaemon for `host`'s ib0 (not started): UDP P + 1 with broadcast, the Host's ARP and addresses. */
+export function hostClient(host: Host, o: HostClientOptions): HostClient {
+  const endpoint = host.udpSocket({ interface: 'ib0' }).bind('0.0.0.0', o.serverPort + 1);
+  endpoint.setBroadcast(true);
+  const configurator = new HostConfigurator(host, o.clock, o.onBound);
+  const arp = new HostArpOps(host, o.arpRandom);
+  const portGuid = host.device.queryPort(1).portGuid;
+  const daemon = new ClientDaemon({
+    interfaces: [{
+      config: {
+        ...o.config,
+        interface: 'ib0', portGuid, hostName: host.name, link: { mode: o.mode, datagramMtu: host.iface('ib0').mcastMtu },
+      },
+      endpoint, serverPort: o.serverPort, arp, configurator,
+    }],
+    clock: o.clock, random: o.random, leaseFile: null, hookScript: null,
+  });
+  return { host, daemon, configurator, arp, startedAt: o.clock.now() };
 }

@@ -1,10 +1,52 @@
 // ipoib-cluster --fabric spawn|HOST:PORT: the fabric daemon, the DHCP server and the hosts as separate
-// OS processes in real time. (Being built: see issue 9.)
+// OS processes in real time. This process is the coordinator:
+//
+//   ipoib-fabric --listen 127.0.0.1:0 [--loss ...]      (spawn only; its "listening HOST:PORT" line names the port)
+//   ipoib-dhcpd --link fabric --fabric HOST:PORT -p P -cf <clusterConfig() as a file> -lf <lease DB>
+//   ipoib-cluster host-group '<spec>'  x G               (host-group.ts: N/G hosts each, one UDP socket per group)
+//
+// The groups attach and bring ib0 up while the server starts; once both are ready the coordinator
+// says "go" and every client starts DORA. Groups report each host bound (JSON lines on stdout);
+// with every host bound, each pings the server and one random peer (the plan is made here and sent
+// to the groups on stdin), then everything stops and the lease database is checked: every host
+// bound, no address held twice, and each host's last ACKed lease bound to its client id.
+//
+// --kill-server-every S: S seconds after the server became ready it gets SIGKILL and is started
+// again at once (so S counts serving time, and S = 1 still leaves the server time to answer). The
+// restarted server attaches with the same port GUID (derived from its host name); the daemon refuses
+// a GUID whose previous session is still alive (DUPLICATE_GUID) until that session misses its
+// keep-alives for --keepalive-timeout-ms, so the run starts its daemon with a short timeout and
+// restarts a refused server until it gets in. On a real fabric the SM would see the port go down
+// (a trap or its next sweep), and the port coming back with the same GUID gets the same LID again
+// (OpenSM's guid2lid); the refusal window here stands in for that down/up.
+//
+// Every child is killed (SIGKILL) when the run ends, fails, or this process gets SIGINT/SIGTERM;
+// host groups also exit when their stdin closes, which covers a coordinator that was SIGKILLed.
+// The server and the fabric daemon cannot notice that (Node has no PR_SET_PDEATHSIG): they are
+// the one leak left, and only after kill -9 of the coordinator.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { isPgSpec, openLeaseStore } from '../../lease-db/open.js';
+import { allLeases } from '../../lease-db/transfer.js';
+import { seededRandom } from '../../link/fabric/scheduler.js';
+import { queryFabricStatus } from '../../link/fabric/udp-client.js';
+import type { DaemonStatus } from '../../link/fabric/udp-server.js';
+import { formatClientId, ipv4ToString, parseIpv4 } from '../../protocol/index.js';
 import type { ClusterRunOptions } from '../ipoib-cluster.js';
-import type { FabricChoice } from './fabric-option.js';
-import type { Progress } from './progress.js';
-import type { ClusterReport } from './report.js';
 import { CliError } from '../cli.js';
+import { nodeNames, type PhaseCost } from './cluster.js';
+import { BOOT_WINDOW_MS, MAX_POOL_SIZE, POOL_FIRST, SERVER_ADDRESS, clusterConfigJson, leaseDbSpec } from './dhcp.js';
+import type { FabricChoice } from './fabric-option.js';
+import { faultFlags } from './faults.js';
+import type { FinalLease, GroupCommand, GroupEvent, GroupSpec } from './host-group.js';
+import type { Progress } from './progress.js';
+import { ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, samplePeers, type PeerOf, type PingTargetOf, type ReachResult } from './reach.js';
+import { sharedAddressProblems, totals, type ClusterReport, type NodeReport, type ProcessesReport } from './report.js';
+import { zeroCounts } from './traffic.js';
 
 export interface ProcessesOptions extends ClusterRunOptions {
   progress: Progress;
@@ -13,6 +55,516 @@ export interface ProcessesOptions extends ClusterRunOptions {
   killServerEveryMs: number | undefined;
 }
 
-export function runProcesses(_o: ProcessesOptions): Promise<ClusterReport> {
-  return Promise.reject(new CliError('--fabric spawn|HOST:PORT is not built yet'));
+/**
+ * The clients' DISCOVER/REQUEST retransmission schedule. RFC 2131 §4.1's 4, 8, 16, 32, 64 s is
+ * meant for a real network at boot; here a lost packet or a server being restarted would cost a
+ * host 4 s and then 8 s of idle waiting, so a lossy run spends most of its time asleep, and with
+ * --kill-server-every a client waiting 8 s can sleep through the whole window in which the server
+ * is up. ISC dhclient makes the schedule configurable (dhclient.conf(5) initial-interval,
+ * backoff-cutoff); the cluster uses initial-interval 1 s and backoff-cutoff 2 s, with ±250 ms of
+ * randomisation (RFC 2131's ±1 s scaled to the shorter first delay).
+ */
+export const CLUSTER_BACKOFF_MS = [1000, 2000];
+export const CLUSTER_JITTER_MS = 250;
+
+/**
+ * The keep-alive the spawned daemon asks of hosts, and the silence after which it times a port out.
+ * The timeout bounds how long a SIGKILLed server's port GUID stays taken; it must still be well
+ * above any event-loop stall of a busy host group, or live hosts would be timed out too.
+ */
+export const SPAWN_KEEPALIVE_MS = 300;
+export const SPAWN_KEEPALIVE_TIMEOUT_MS = 1500;
+
+/**
+ * The clients' boot window (each waits a random time in it before its first DISCOVER) grows with
+ * the cluster: every broadcast (DISCOVER, REQUEST, the three ARP probes, the announcement) is one
+ * UDP datagram per attached port out of the fabric daemon, so a thousand hosts booting in the same
+ * second ask it for millions of datagrams at once; the socket buffers overflow, the losses bring
+ * retransmissions, and the run collapses. 4 ms a host keeps the offered load near what it sustains.
+ */
+export function bootWindowMs(nodes: number): number {
+  return Math.max(BOOT_WINDOW_MS, nodes * 4);
+}
+
+/** Wall time limits: start-up of each child, binding every host, the ping phase, restarting the server. */
+const START_LIMIT_MS = 120_000;
+const BIND_LIMIT_MS = 180_000;
+const PING_LIMIT_MS = 120_000;
+const RESTART_LIMIT_MS = 30_000;
+const PING_TIMEOUT_MS = 1500;
+const PING_ATTEMPTS = 3;
+
+const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A child process with its output split into lines. */
+class Child {
+  readonly proc: ChildProcess;
+  readonly tail: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  private readonly lineWaiters = new Set<(line: string, stream: 'out' | 'err') => void>();
+
+  constructor(readonly what: string, bin: string, args: string[], kids: Set<Child>, onOut?: (line: string) => void) {
+    const env = { ...process.env };
+    // tsx's or tap's loader hooks in NODE_OPTIONS break the bin shim (which registers tsx itself).
+    delete env['NODE_OPTIONS'];
+    this.proc = spawn(process.execPath, [join(BIN_DIR, bin), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    kids.add(this);
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
+      kids.delete(this);
+      resolve({ code, signal });
+    }));
+    // A child that exits early makes writes to its stdin fail with EPIPE: that is reported by its exit.
+    this.proc.stdin!.on('error', () => undefined);
+    const split = (stream: 'out' | 'err') => {
+      let buf = '';
+      return (d: Buffer): void => {
+        buf += d.toString('utf8');
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (stream === 'err') {
+            this.tail.push(line);
+            if (this.tail.length > 20) this.tail.shift();
+          } else {
+            onOut?.(line);
+          }
+          for (const w of this.lineWaiters) w(line, stream);
+        }
+      };
+    };
+    this.proc.stdout!.on('data', split('out'));
+    this.proc.stderr!.on('data', split('err'));
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  send(cmd: GroupCommand): void {
+    if (this.alive) this.proc.stdin!.write(JSON.stringify(cmd) + '\n');
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive) this.proc.kill(signal);
+  }
+
+  /** The last stderr line worth quoting (a CLI's one-line error, or the last log message). */
+  lastError(): string {
+    for (let i = this.tail.length - 1; i >= 0; i--) {
+      const l = this.tail[i]!.trim();
+      if (l === '') continue;
+      try {
+        const j = JSON.parse(l) as { msg?: string };
+        if (typeof j.msg === 'string') return j.msg;
+      } catch {
+        return l;
+      }
+    }
+    return '(no output)';
+  }
+
+  /** Resolves with the first line matching re from now on; rejects when the child exits first or after ms. */
+  waitLine(re: RegExp, stream: 'out' | 'err', ms: number): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => { clearTimeout(timer); this.lineWaiters.delete(check); };
+      const check = (line: string, s: 'out' | 'err'): void => {
+        if (s !== stream) return;
+        const m = re.exec(line);
+        if (m !== null) { done(); resolve(m); }
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`${this.what}: nothing within ${ms / 1000} s (${this.lastError()})`)); }, ms);
+      this.lineWaiters.add(check);
+      void this.exited.then(({ code, signal }) => {
+        if (!this.lineWaiters.has(check)) return;
+        done();
+        reject(new Error(`${this.what} exited (${code ?? signal}): ${this.lastError()}`));
+      });
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms / 1000} s`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+/** Host names split into G contiguous groups, sizes differing by at most one. */
+export function splitGroups(names: readonly string[], groups: number): string[][] {
+  const g = Math.max(1, Math.min(groups, names.length));
+  const out: string[][] = [];
+  let at = 0;
+  for (let i = 0; i < g; i++) {
+    const size = Math.floor(names.length / g) + (i < names.length % g ? 1 : 0);
+    out.push(names.slice(at, at + size));
+    at += size;
+  }
+  return out;
+}
+
+interface GroupState {
+  child: Child;
+  names: string[];
+  attached: number;
+  carriers: number;
+  bound: number;
+  ready: Promise<void>;
+  pinged: Promise<ReachResult>;
+  final: Promise<FinalLease[]>;
+}
+
+interface Bound {
+  node: NodeReport;
+}
+
+export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> {
+  if (o.nodes > o.poolSize) throw new CliError(`--nodes ${o.nodes} is more than the pool holds (--pool-size ${o.poolSize})`);
+  if (o.poolSize > MAX_POOL_SIZE) throw new CliError(`--pool-size ${o.poolSize} does not fit 10.0.0.0/16 (at most ${MAX_POOL_SIZE})`);
+  if (o.port + 1 > 0xffff || o.port <= 0x8000) throw new CliError(`--port ${o.port}: on the fabric the server port must be above 0x8000 and P + 1 a port`);
+  if (o.servers > 1) throw new CliError('--servers above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
+  if (o.partitions > 1) throw new CliError('--partitions above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
+  if (o.pcap !== undefined || o.pcapRaw !== undefined) {
+    throw new CliError('--pcap/--pcap-raw: with --fabric spawn|HOST:PORT capture at the daemon instead (ipoib-fabric --pcap FILE --pcap-ipoib FILE)');
+  }
+  if (o.fabric !== 'spawn' && o.faults !== undefined) {
+    throw new CliError(`--loss/--dup/--reorder/--delay set faults on a fabric the run starts: with --fabric ${o.fabric.host}:${o.fabric.port} start that daemon with them (ipoib-fabric --loss F ...)`);
+  }
+  const t0 = performance.now();
+  const phases: PhaseCost[] = [];
+  let phase: { name: string; start: number } | undefined;
+  const beginPhase = (name: string): void => {
+    const now = performance.now();
+    if (phase !== undefined) phases.push({ name: phase.name, wallMs: now - phase.start, virtualMs: now - phase.start, packets: zeroCounts(), delivered: 0, notListened: 0 });
+    phase = name === '' ? undefined : { name, start: now };
+  };
+
+  // A daemon named by HOST:PORT must answer before anything starts (exit 2 otherwise).
+  let fabricAddr: { host: string; port: number };
+  if (o.fabric !== 'spawn') {
+    fabricAddr = o.fabric;
+    try {
+      await queryFabricStatus(o.fabric.host, o.fabric.port, 1500);
+    } catch (err) {
+      throw new CliError(`--fabric ${o.fabric.host}:${o.fabric.port}: no ipoib-fabric daemon answers there (${(err as Error).message})`);
+    }
+  }
+
+  const kids = new Set<Child>();
+  const killAll = (): void => { for (const k of kids) k.kill('SIGKILL'); };
+  const scratch = mkdtempSync(join(tmpdir(), 'ipoib-cluster-'));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killAll();
+    rmSync(scratch, { recursive: true, force: true });
+    process.stderr.write(`ipoib-cluster: ${signal}: every child process killed\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killAll);
+
+  const spec = o.leaseDb === undefined ? join(scratch, 'dhcp4.leases.sqlite') : leaseDbSpec(o.leaseDb);
+  const confFile = join(scratch, 'kea-dhcp4.conf');
+  writeFileSync(confFile, JSON.stringify(clusterConfigJson(o.poolSize, o.mode, spec), null, 2));
+  const problems: string[] = [];
+  const info: ProcessesReport = {
+    fabric: o.fabric === 'spawn' ? 'spawn' : `${o.fabric.host}:${o.fabric.port}`, spawned: o.fabric === 'spawn', groups: 0,
+    serverKills: 0, serverRestarts: 0, restartMs: [],
+  };
+  let fabric: Child | undefined;
+  let server: Child | undefined;
+  const groups: GroupState[] = [];
+  try {
+    beginPhase('start (fabric, server, host groups attach and join)');
+    if (o.fabric === 'spawn') {
+      fabric = new Child('ipoib-fabric', 'ipoib-fabric', [
+        '--listen', '127.0.0.1:0',
+        // Without kills the daemon's defaults (1 s, 3 s) leave more room for a busy host group.
+        ...(o.killServerEveryMs === undefined ? [] : ['--keepalive-ms', String(SPAWN_KEEPALIVE_MS), '--keepalive-timeout-ms', String(SPAWN_KEEPALIVE_TIMEOUT_MS)]),
+        '--log-level', 'warn', '--seed', String(o.seed), ...(o.faults === undefined ? [] : faultFlags(o.faults)),
+      ], kids);
+      const m = await fabric.waitLine(/^listening (\S+):(\d+)$/, 'out', START_LIMIT_MS);
+      fabricAddr = { host: m[1]!, port: Number(m[2]) };
+    }
+    const where = `${fabricAddr!.host}:${fabricAddr!.port}`;
+
+    // The server: started again after each kill until it serves (its GUID may still be taken).
+    const startServer = async (limitMs: number): Promise<Child> => {
+      const end = performance.now() + limitMs;
+      let last = '';
+      while (performance.now() < end) {
+        const s = new Child('ipoib-dhcpd', 'ipoib-dhcpd', ['--link', 'fabric', '--fabric', where, '-p', String(o.port), '-cf', confFile, '-lf', spec], kids);
+        try {
+          await s.waitLine(/"event":"ready"/, 'err', Math.max(1, end - performance.now()));
+          // Drained from now on (the server logs every lease), never parsed.
+          return s;
+        } catch (err) {
+          last = (err as Error).message;
+          s.kill();
+          await s.exited;
+          // DUPLICATE_GUID: the killed server's session is not timed out yet; no answer to ATTACH: the
+          // daemon is too busy to answer within the server's 3 s of attempts. Both pass; anything
+          // else (a bad configuration or lease database) will not, so it ends the run.
+          if (!/DUPLICATE_GUID|refused|no answer from the fabric/i.test(last)) break;
+          await sleep(100);
+        }
+      }
+      throw new Error(`the DHCP server did not start: ${last}`);
+    };
+    const serverStarted = startServer(START_LIMIT_MS).then((s) => { server = s; return s; });
+    serverStarted.catch(() => undefined);
+
+    const names = nodeNames(o.nodes);
+    const byName = new Map<string, Bound>();
+    let firstBoundAt: number | undefined;
+    let lastBoundAt = 0;
+    let goAt = 0;
+    let allBound!: () => void;
+    const everyoneBound = new Promise<void>((resolve) => { allBound = resolve; });
+    if (o.nodes === 0) allBound();
+    for (const [gi, share] of splitGroups(names, o.processes).entries()) {
+      const gspec: GroupSpec = {
+        group: gi, fabric: fabricAddr!, names: share, mode: o.mode, port: o.port, seed: o.seed,
+        backoffMs: CLUSTER_BACKOFF_MS, jitterMs: CLUSTER_JITTER_MS, bootWindowMs: bootWindowMs(o.nodes),
+      };
+      let onReady!: () => void;
+      let onPinged!: (r: ReachResult) => void;
+      let onFinal!: (l: FinalLease[]) => void;
+      let onError!: (e: Error) => void;
+      const failed = new Promise<never>((_, reject) => { onError = reject; });
+      failed.catch(() => undefined);
+      const g: GroupState = {
+        child: undefined as unknown as Child, names: share, attached: 0, carriers: 0, bound: 0,
+        ready: Promise.race([new Promise<void>((r) => { onReady = r; }), failed]),
+        pinged: Promise.race([new Promise<ReachResult>((r) => { onPinged = r; }), failed]),
+        final: Promise.race([new Promise<FinalLease[]>((r) => { onFinal = r; }), failed]),
+      };
+      for (const p of [g.ready, g.pinged, g.final]) p.catch(() => undefined);
+      g.child = new Child(`host group ${gi}`, 'ipoib-cluster', ['host-group', JSON.stringify(gspec)], kids, (line) => {
+        let e: GroupEvent;
+        try {
+          e = JSON.parse(line) as GroupEvent;
+        } catch {
+          return;
+        }
+        switch (e.t) {
+          case 'progress': g.attached = e.attached; g.carriers = e.carriers; g.bound = e.bound; break;
+          case 'ready': onReady(); break;
+          case 'bound': {
+            const now = performance.now();
+            firstBoundAt ??= now;
+            lastBoundAt = now;
+            if (!byName.has(e.node.name)) {
+              byName.set(e.node.name, { node: { ...e.node, clientId: e.clientId, address: e.address, timeToBoundMs: e.timeToBoundMs } });
+              if (byName.size === o.nodes) allBound();
+            }
+            break;
+          }
+          case 'pinged': onPinged(e.reach); break;
+          case 'final': onFinal(e.leases); break;
+          case 'error': onError(new Error(`host group ${gi}: ${e.message}`)); break;
+        }
+      });
+      void g.child.exited.then(({ code, signal }) => onError(new Error(`host group ${gi} exited (${code ?? signal}): ${g.child.lastError()}`)));
+      groups.push(g);
+    }
+    info.groups = groups.length;
+    const sum = (k: 'attached' | 'carriers' | 'bound'): number => groups.reduce((n, g) => n + g[k], 0);
+    o.progress.start(() => `starting: ${groups.length} host groups, ${sum('attached')}/${o.nodes} HCAs attached, carrier on ${sum('carriers')}/${o.nodes}, server ${server === undefined ? 'starting' : 'ready'}`);
+    await within(Promise.all(groups.map((g) => g.ready)), START_LIMIT_MS + o.nodes * 20, 'attaching the hosts and bringing ib0 up');
+    await serverStarted;
+    o.progress.stop(`${o.nodes} hosts attached in ${groups.length} processes, ib0 up; server ready on ${where}`);
+
+    beginPhase('dhcp (DORA, ARP probe, announce)');
+    goAt = performance.now();
+    for (const g of groups) g.child.send({ t: 'go' });
+    let killsStopped = false;
+    let wakeKill: (() => void) | undefined;
+    let restarting: Promise<void> = Promise.resolve();
+    const killLoop = async (every: number): Promise<void> => {
+      while (!killsStopped) {
+        await new Promise<void>((resolve) => { const t = setTimeout(resolve, every); wakeKill = () => { clearTimeout(t); resolve(); }; });
+        if (killsStopped) return;
+        const s = server!;
+        const killedAt = performance.now();
+        s.kill('SIGKILL');
+        info.serverKills++;
+        await s.exited;
+        server = undefined;
+        let done!: () => void;
+        restarting = new Promise<void>((r) => { done = r; });
+        try {
+          server = await startServer(RESTART_LIMIT_MS);
+          info.serverRestarts++;
+          info.restartMs.push(performance.now() - killedAt);
+        } finally {
+          done();
+        }
+      }
+    };
+    const kills = o.killServerEveryMs === undefined ? Promise.resolve() : killLoop(o.killServerEveryMs);
+    kills.catch(() => undefined);
+    o.progress.start(() => `booting: ${sum('bound')}/${o.nodes} bound${o.killServerEveryMs === undefined ? '' : `, server killed ${info.serverKills}x, ${server === undefined ? 'restarting' : 'serving'}`}, ` +
+      `t=${((performance.now() - goAt) / 1000).toFixed(1)} s`);
+    const groupFailure = Promise.race(groups.map((g) => g.final.then(() => undefined)));
+    try {
+      await within(Promise.race([everyoneBound, groupFailure, kills.then(() => new Promise<never>(() => undefined))]), BIND_LIMIT_MS, 'binding every host');
+    } catch (err) {
+      problems.push(`${o.nodes - byName.size} of ${o.nodes} host(s) not bound (${(err as Error).message})`);
+    }
+    killsStopped = true;
+    wakeKill?.();
+    try {
+      await kills;
+      await restarting;
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    o.progress.stop(`${byName.size}/${o.nodes} hosts bound in ${((performance.now() - goAt) / 1000).toFixed(1)} s` +
+      (o.killServerEveryMs === undefined ? '' : `, server killed ${info.serverKills} time(s)`));
+
+    // Reachability: every bound host pings the server and one random peer (or more with --ping-all).
+    beginPhase('ping');
+    let reach: ReachResult = { plan: '', attempted: 0, ok: 0, failed: [] };
+    if (server !== undefined && problems.length === 0) {
+      const peers: PeerOf<{ name: string }>[] = names.filter((n) => byName.has(n)).map((n) => ({ host: { name: n }, address: byName.get(n)!.node.address! }));
+      const rnd = seededRandom(o.seed);
+      const toServer = peers.map((p) => ({ from: p.host, to: ipv4ToString(SERVER_ADDRESS), toName: 'dhcpd' }));
+      let plan: PingTargetOf<{ name: string }>[];
+      let planName: string;
+      if (o.pingAll && peers.length <= ALL_PAIRS_LIMIT) {
+        plan = [...toServer, ...allPairs(peers)];
+        planName = 'the server and every pair';
+      } else {
+        const k = o.pingAll ? o.pingSample : 1;
+        plan = [...toServer, ...samplePeers(peers, k, rnd)];
+        planName = `the server and ${k === 1 ? 'a random peer' : `${k} random peers`} from every host`;
+      }
+      const groupOf = new Map<string, GroupState>();
+      for (const g of groups) for (const n of g.names) groupOf.set(n, g);
+      const attempts = o.faults === undefined ? PING_ATTEMPTS : PING_ATTEMPTS_WITH_FAULTS;
+      for (const g of groups) {
+        const mine = plan.filter((t) => groupOf.get(t.from.name) === g).map((t): [string, string, string] => [t.from.name, t.to, t.toName]);
+        g.child.send({ t: 'ping', plan: planName, targets: mine, attempts, timeoutMs: PING_TIMEOUT_MS });
+      }
+      o.progress.start(() => `ping ${planName}: ${plan.length} pings from ${groups.length} host groups`);
+      try {
+        const parts = await within(Promise.all(groups.map((g) => g.pinged)), PING_LIMIT_MS, 'the ping phase');
+        reach = { plan: planName, attempted: 0, ok: 0, failed: [] };
+        for (const r of parts) {
+          reach.attempted += r.attempted;
+          reach.ok += r.ok;
+          reach.failed.push(...r.failed);
+        }
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+      o.progress.stop();
+    }
+    for (const f of reach.failed) problems.push(`${f.from} cannot reach ${f.toName} (${f.to}): ${f.error}`);
+
+    // Stop: the groups report each host's last ACKed lease, the server closes its database.
+    beginPhase('stop and check the lease database');
+    const finals: FinalLease[] = [];
+    for (const g of groups) g.child.send({ t: 'stop' });
+    for (const g of groups) {
+      try {
+        finals.push(...await within(g.final, 30_000, `stopping ${g.child.what}`));
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    let fabricStatus: DaemonStatus | undefined;
+    if (fabric !== undefined) fabricStatus = await queryFabricStatus(fabricAddr!.host, fabricAddr!.port, 3000).catch(() => undefined);
+    await stopChild(server, 'SIGTERM');
+    server = undefined;
+
+    let leasesInDb = 0;
+    const inDb = new Map<number, { state: string; clientId: string | null }>();
+    try {
+      const store = await openLeaseStore(spec);
+      try {
+        for await (const l of allLeases(store)) {
+          leasesInDb++;
+          inDb.set(l.address, { state: l.state, clientId: l.clientId === null ? null : formatClientId(l.clientId) });
+        }
+      } finally {
+        await store.close();
+      }
+    } catch (err) {
+      problems.push(`the lease database ${spec} cannot be read: ${(err as Error).message}`);
+    }
+    const finalByName = new Map(finals.map((f) => [f.name, f]));
+    const nodes: NodeReport[] = names.map((n) => {
+      const b = byName.get(n);
+      const f = finalByName.get(n);
+      const address = f !== undefined ? f.address : b?.node.address ?? null;
+      if (b !== undefined) return { ...b.node, address };
+      return { name: n, portGuid: '', lid: 0, hwAddress: '', mode: o.mode, mtu: 0, clientId: f?.clientId ?? '', address, timeToBoundMs: null };
+    });
+    const unbound = nodes.filter((n) => n.address === null);
+    if (unbound.length > 0 && !problems.some((p) => p.includes('not bound'))) problems.push(`${unbound.length} host(s) not bound, first ${unbound[0]!.name}`);
+    problems.push(...sharedAddressProblems(nodes));
+    const notInDb: string[] = [];
+    for (const f of finals) {
+      if (f.address === null) continue;
+      const l = inDb.get(parseIpv4(f.address));
+      if (l === undefined || l.state !== 'bound' || l.clientId !== f.clientId) {
+        notInDb.push(`${f.address} (${f.name}: ${l === undefined ? 'no lease' : l.state !== 'bound' ? `lease ${l.state}` : `bound to ${l.clientId}`})`);
+      }
+    }
+    if (notInDb.length > 0) problems.push(`${notInDb.length} ACKed lease(s) are not bound to their client in ${isPgSpec(spec) ? spec : 'the lease database'}, first ${notInDb[0]}`);
+    const conflicts = finals.reduce((n, f) => n + f.conflicts, 0);
+    if (conflicts > 0) problems.push(`${conflicts} ARP probe(s) found the offered address in use`);
+    await Promise.all(groups.map((g) => stopChild(g.child, 'SIGKILL', 5000)));
+    await stopChild(fabric, 'SIGTERM');
+    beginPhase('');
+
+    const spanS = firstBoundAt === undefined ? 0 : Math.max(1e-3, (lastBoundAt - goAt) / 1000);
+    const report: ClusterReport = {
+      addressing: 'dhcp', mode: o.mode, nodes,
+      server: {
+        name: 'dhcpd', address: ipv4ToString(SERVER_ADDRESS), port: o.port, leaseDb: spec, leaseDbTemporary: o.leaseDb === undefined,
+        pool: `${ipv4ToString(POOL_FIRST)}-${ipv4ToString(POOL_FIRST + o.poolSize - 1)}`,
+        // The server is another process (restarted with --kill-server-every): its counters are its own.
+        received: {}, sent: {}, drops: {},
+        doraPerSecond: spanS === 0 ? 0 : byName.size / spanS, leasesInDb,
+      },
+      processes: info,
+      reach: reach.attempted > 0 ? [reach] : [], phases, totals: totals(phases), problems, ok: problems.length === 0,
+    };
+    report.totals.wallMs = performance.now() - t0;
+    if (fabricStatus !== undefined) {
+      let sent = 0;
+      let delivered = 0;
+      for (const p of fabricStatus.fabric.ports) { sent += p.counters.xmitPkts; delivered += p.counters.rcvPkts; }
+      report.totals.packets.total = sent;
+      report.totals.delivered = delivered;
+      const fs = fabricStatus.daemon.faults;
+      if (o.faults !== undefined && fs !== undefined) {
+        report.faults = { ...o.faults, lost: fs.lost, duplicated: fs.duplicated, reordered: fs.reordered, delayed: fs.delayed };
+      }
+    }
+    return report;
+  } finally {
+    o.progress.stop();
+    killAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killAll);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Asks a child to stop with `signal`, then SIGKILLs it after `ms`; resolves once it is gone. */
+async function stopChild(c: Child | undefined, signal: NodeJS.Signals, ms = 10_000): Promise<void> {
+  if (c === undefined || !c.alive) return;
+  c.kill(signal);
+  const t = setTimeout(() => c.kill('SIGKILL'), ms);
+  await c.exited;
+  clearTimeout(t);
 }

@@ -1,17 +1,21 @@
 // Proof that addresses work: ICMP echo (Host.ping, one probe each) along a plan of (source host,
 // destination address) pairs, all in flight at once in virtual time. Plans: every unordered pair
 // (each ping exercises both directions: ARP both ways, request and reply), or for large clusters
-// every host to a few random peers, or a ring.
-import type { Random } from '../../link/fabric/scheduler.js';
+// every host to a few random peers, or a ring. The plans are generic over what a host is, so the
+// multi-process form (processes.ts) plans by host name and each host group runs its share
+// (pingTargets() on the group's real-time scheduler).
+import type { Random, Scheduler } from '../../link/fabric/scheduler.js';
 import type { Host } from '../../link/ipoib/index.js';
 import type { Cluster } from './cluster.js';
 
-export interface PingTarget {
-  from: Host;
+export interface PingTargetOf<H> {
+  from: H;
   to: string;
   /** Who `to` is, for the report (a host name, or "server"). */
   toName: string;
 }
+
+export type PingTarget = PingTargetOf<Host>;
 
 export interface PingFailure {
   from: string;
@@ -30,13 +34,15 @@ export interface ReachResult {
 /** Above this many hosts, --ping-all samples peers instead of pinging every pair (n(n-1)/2 pings). */
 export const ALL_PAIRS_LIMIT = 64;
 
-export interface Peer {
-  host: Host;
+export interface PeerOf<H> {
+  host: H;
   address: string;
 }
 
-export function allPairs(peers: readonly Peer[]): PingTarget[] {
-  const out: PingTarget[] = [];
+export type Peer = PeerOf<Host>;
+
+export function allPairs<H extends { name: string }>(peers: readonly PeerOf<H>[]): PingTargetOf<H>[] {
+  const out: PingTargetOf<H>[] = [];
   for (let i = 0; i < peers.length; i++) {
     for (let j = i + 1; j < peers.length; j++) out.push({ from: peers[i]!.host, to: peers[j]!.address, toName: peers[j]!.host.name });
   }
@@ -44,10 +50,10 @@ export function allPairs(peers: readonly Peer[]): PingTarget[] {
 }
 
 /** Every host pings `k` distinct peers drawn with the seeded Random. */
-export function samplePeers(peers: readonly Peer[], k: number, rnd: Random): PingTarget[] {
+export function samplePeers<H extends { name: string }>(peers: readonly PeerOf<H>[], k: number, rnd: Random): PingTargetOf<H>[] {
   const n = peers.length;
   const want = Math.min(k, n - 1);
-  const out: PingTarget[] = [];
+  const out: PingTargetOf<H>[] = [];
   for (let i = 0; i < n; i++) {
     const seen = new Set<number>([i]);
     while (seen.size < want + 1) {
@@ -77,26 +83,89 @@ export function pingWindowMs(pings: number): number {
   return Math.max(1000, pings / 4);
 }
 
-/** Runs the plan's pings, started across pingWindowMs(); a ping fails on no reply within PING_TIMEOUT_MS or an ICMP error. */
-export async function runPings(cluster: Cluster, plan: string, targets: readonly PingTarget[], onProgress?: (done: number) => void): Promise<ReachResult> {
+/**
+ * Attempts per ping when the fabric has faults: a lost echo or ARP reply is retried (fping -r), as
+ * an operator would before calling a host unreachable. At 20 % loss on each of request and reply an
+ * attempt fails about 0.4 of the time (ARP included); 15 attempts leave about 1e-6 of pings failing
+ * by chance, so a run of thousands of pings does not fail for want of patience.
+ */
+export const PING_ATTEMPTS_WITH_FAULTS = 15;
+
+/**
+ * Runs the plan's pings, started across pingWindowMs(); a ping fails on no reply within
+ * PING_TIMEOUT_MS or an ICMP error, `attempts` times in a row.
+ */
+export async function runPings(cluster: Cluster, plan: string, targets: readonly PingTarget[], onProgress?: (done: number) => void,
+  attempts = 1): Promise<ReachResult> {
+  return cluster.run(pingTargets(cluster.scheduler, cluster.random, plan, targets, onProgress, attempts));
+}
+
+/**
+ * runPings() on any scheduler: the host groups of the multi-process form (host-group.ts) run their
+ * share of a plan in real time, with a shorter per-ping timeout so a lost echo is retried soon.
+ */
+export async function pingTargets(scheduler: Scheduler, random: Random, plan: string, targets: readonly PingTarget[],
+  onProgress: ((done: number) => void) | undefined, attempts: number, timeoutMs?: number): Promise<ReachResult> {
   const failed: PingFailure[] = [];
   let ok = 0;
   let done = 0;
   const window = pingWindowMs(targets.length);
   const all = targets.map(async (t) => {
-    await new Promise<void>((resolve) => { cluster.scheduler.setTimer(cluster.random.next() * window, resolve); });
-    let error: string | undefined;
-    try {
-      const r = await t.from.ping(t.to, { count: 1, interface: 'ib0' });
-      if (r.received !== 1) error = r.errors[0]?.message ?? 'no reply';
-    } catch (err) {
-      error = (err as Error).message;
-    }
+    await new Promise<void>((resolve) => { scheduler.setTimer(random.next() * window, resolve); });
+    const error = await pingRetried(t, attempts, 'ib0', timeoutMs);
     if (error === undefined) ok++;
     else failed.push({ from: t.from.name, to: t.to, toName: t.toName, error });
     done++;
     onProgress?.(done);
   });
-  await cluster.run(Promise.all(all));
+  await Promise.all(all);
   return { plan, attempted: targets.length, ok, failed };
+}
+
+/** undefined when one of `attempts` pings was answered, else the last error. */
+async function pingRetried(t: PingTarget, attempts: number, iface = 'ib0', timeoutMs?: number): Promise<string | undefined> {
+  let error: string | undefined;
+  for (let a = 0; a < attempts; a++) {
+    try {
+      const r = await t.from.ping(t.to, { count: 1, interface: iface, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      if (r.received === 1) return undefined;
+      error = r.errors[0]?.message ?? 'no reply';
+    } catch (err) {
+      error = (err as Error).message;
+    }
+  }
+  return error;
+}
+
+/** Pings across a partition boundary, each expected to go unanswered. */
+export interface IsolationResult {
+  plan: string;
+  attempted: number;
+  /** Pings that got no reply, as they should. */
+  blocked: number;
+  /** Pings that were answered: a partition leak. */
+  leaked: { from: string; to: string; toName: string }[];
+}
+
+/**
+ * Each target is pinged from a host in another partition, with a /32 route on the source's ib0 so
+ * IP considers the destination on-link (as a flat 10.0.0.0/8 plan would): only the partition can
+ * stop it. The ARP request goes to the source partition's broadcast group, which the destination
+ * has not joined (its port's P_Key table lacks that P_Key), so the neighbour entry fails.
+ */
+export async function runIsolation(cluster: Cluster, targets: readonly PingTarget[], attempts = 1): Promise<IsolationResult> {
+  const leaked: IsolationResult['leaked'] = [];
+  let blocked = 0;
+  const all = targets.map(async (t) => {
+    const route = `${t.to}/32`;
+    t.from.routeAdd(route, { dev: 'ib0' });
+    try {
+      if (await pingRetried(t, attempts) === undefined) leaked.push({ from: t.from.name, to: t.to, toName: t.toName });
+      else blocked++;
+    } finally {
+      t.from.routeDel(route);
+    }
+  });
+  await cluster.run(Promise.all(all));
+  return { plan: 'one host of each partition to a host of the next partition (expected unanswered)', attempted: targets.length, blocked, leaked };
 }

@@ -137,7 +137,7 @@ export class CmAgent {
     };
     const mad = encodeCmMad(cmMessageMad(tx.tid, { kind: 'REQ', body: req }));
     const sendReq = (): void => {
-      this.device.sendMad(iface.portNum, mad, ahAttr.dlid, { destQp: 1 });
+      this.device.sendMad(iface.portNum, mad, ahAttr.dlid, { destQp: 1, pkeyIndex: iface.pkeyIndex });
       tx.timer = this.sched.setTimer(CM_RESPONSE_TIMEOUT_MS, () => {
         tx.timer = undefined;
         if (tx.state !== 'connecting') return;
@@ -156,7 +156,7 @@ export class CmAgent {
     if (c.state === 'closed') return;
     const dreq: CmMessage = { kind: 'DREQ', body: { localCommId: c.localCommId, remoteCommId: c.remoteCommId, remoteQpn: c.dir === 'tx' ? 0 : 0, reserved11: 0, privateData: Buffer.alloc(220) } };
     const dlid = c.dir === 'tx' ? c.ahAttr.dlid : c.peerLid;
-    if (c.remoteCommId !== 0) this.device.sendMad(c.iface.portNum, encodeCmMad(cmMessageMad(this.tid++, dreq)), dlid, { destQp: 1 });
+    if (c.remoteCommId !== 0) this.device.sendMad(c.iface.portNum, encodeCmMad(cmMessageMad(this.tid++, dreq)), dlid, { destQp: 1, pkeyIndex: c.iface.pkeyIndex });
     c.iface.cmLog('cm_dreq', `DREQ (${c.dir}) to QPN 0x${c.peer.qpn.toString(16)}`, { localCommId: c.localCommId });
     this.destroy(c);
     if (c.dir === 'tx') c.iface.cmDown(c, 'disconnected');
@@ -202,10 +202,25 @@ export class CmAgent {
     });
   }
 
-  private send(portNum: number, dlid: number, tid: bigint, message: CmMessage): Buffer {
+  /**
+   * A reply to `m`, on the P_Key it came with (the kernel's cm_alloc_response_msg() uses the
+   * receive completion's pkey_index): a peer in a partition whose port lacks the default P_Key
+   * would drop a reply on index 0.
+   */
+  private send(portNum: number, m: MadReceive, tid: bigint, message: CmMessage): Buffer {
     const mad = encodeCmMad(cmMessageMad(tid, message));
-    this.device.sendMad(portNum, mad, dlid, { destQp: 1 });
+    this.device.sendMad(portNum, mad, m.slid, { destQp: 1, pkeyIndex: this.replyPkeyIndex(portNum, m) });
     return mad;
+  }
+
+  private replyPkeyIndex(portNum: number, m: MadReceive): number {
+    const exact = this.device.findPkeyIndex(portNum, m.pkey);
+    if (exact >= 0) return exact;
+    for (let i = 0; ; i++) {
+      let k: number;
+      try { k = this.device.queryPkey(portNum, i); } catch { return 0; }
+      if ((k & 0x7fff) === (m.pkey & 0x7fff)) return i;
+    }
   }
 
   private onMad(portNum: number, m: MadReceive): void {
@@ -234,7 +249,7 @@ export class CmAgent {
       }
       case 'DREQ': {
         const c = this.conns.get(msg.body.remoteCommId);
-        this.send(portNum, m.slid, mad.transactionId, { kind: 'DREP', body: { localCommId: msg.body.remoteCommId, remoteCommId: msg.body.localCommId, privateData: Buffer.alloc(224) } });
+        this.send(portNum, m, mad.transactionId, { kind: 'DREP', body: { localCommId: msg.body.remoteCommId, remoteCommId: msg.body.localCommId, privateData: Buffer.alloc(224) } });
         if (c === undefined) { this.unmatched++; return; }
         c.iface.cmLog('cm_drep', `DREQ from QPN 0x${c.peer.qpn.toString(16)}: connection closed`, { localCommId: c.localCommId });
         this.destroy(c);
@@ -252,7 +267,7 @@ export class CmAgent {
     // A retransmitted REQ for a connection we already accepted: send the same REP again.
     for (const c of this.conns.values()) {
       if (c.dir === 'rx' && c.remoteCommId === req.localCommId && c.peerLid === req.primaryLocalLid) {
-        this.device.sendMad(portNum, c.rep, m.slid, { destQp: 1 });
+        this.device.sendMad(portNum, c.rep, m.slid, { destQp: 1, pkeyIndex: this.replyPkeyIndex(portNum, m) });
         return;
       }
     }
@@ -260,7 +275,7 @@ export class CmAgent {
     const iface = high === IPOIB_CM_SERVICE_ID || high === IPOIB_CM_SERVICE_ID_IETF
       ? this.ifaces.get(key(portNum, Number(req.serviceId & 0xffffffn))) : undefined;
     if (iface === undefined || !iface.cmSupported) {
-      this.send(portNum, m.slid, tid, { kind: 'REJ', body: {
+      this.send(portNum, m, tid, { kind: 'REJ', body: {
         localCommId: 0, remoteCommId: req.localCommId, messageRejected: CmRejectedMessage.REQ, reserved8: 0,
         rejectedInfoLength: 0, reserved9: 0, reason: CmRejReason.INVALID_SERVICE_ID, ari: Buffer.alloc(72), privateData: Buffer.alloc(148),
       } });
@@ -288,7 +303,7 @@ export class CmAgent {
     };
     this.track(rx);
     iface.rxAttached(rx);
-    rx.rep = this.send(portNum, m.slid, tid, { kind: 'REP', body: rep });
+    rx.rep = this.send(portNum, m, tid, { kind: 'REP', body: rep });
     iface.cmLog('cm_rep', `REQ from QPN 0x${priv.qpn.toString(16)} accepted, REP sent`, { peerQpn: priv.qpn, localCommId: rx.localCommId });
   }
 
@@ -298,7 +313,7 @@ export class CmAgent {
     const priv = ipoibCmDataOf(rep.privateData);
     if (priv.mtu <= IPOIB_ENCAP_LEN) {
       // ipoib_cm_rep_handler(): a REP announcing no room for even the header is refused.
-      this.send(portNum, m.slid, tid, { kind: 'REJ', body: {
+      this.send(portNum, m, tid, { kind: 'REJ', body: {
         localCommId: tx.localCommId, remoteCommId: rep.localCommId, messageRejected: CmRejectedMessage.REP, reserved8: 0,
         rejectedInfoLength: 0, reserved9: 0, reason: CmRejReason.CONSUMER_DEFINED, ari: Buffer.alloc(72), privateData: Buffer.alloc(148),
       } });
@@ -311,7 +326,7 @@ export class CmAgent {
     tx.mtu = priv.mtu;
     tx.qp.modify({ qpState: 'RTR', ahAttr: tx.ahAttr, pathMtu: tx.pathMtu, destQpNum: rep.localQpn, rqPsn: rep.startingPsn });
     tx.qp.modify({ qpState: 'RTS', sqPsn: 0, timeout: CM_RC_TIMEOUT_ENUM, retryCnt: CM_RC_RETRY_COUNT });
-    this.send(portNum, m.slid, tid, { kind: 'RTU', body: { localCommId: tx.localCommId, remoteCommId: rep.localCommId, privateData: Buffer.alloc(224) } });
+    this.send(portNum, m, tid, { kind: 'RTU', body: { localCommId: tx.localCommId, remoteCommId: rep.localCommId, privateData: Buffer.alloc(224) } });
     tx.state = 'established';
     tx.iface.cmLog('cm_established', `connected to QPN 0x${tx.peer.qpn.toString(16)} (peer MTU ${priv.mtu})`, { peerQpn: tx.peer.qpn, mtu: priv.mtu });
     tx.iface.cmUp(tx);
