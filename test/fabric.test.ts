@@ -14,8 +14,9 @@ import { LidManager } from '../link/fabric/lid-manager.js';
 import { FaultInjector } from '../link/fabric/fault.js';
 import { deriveNodeGuid, derivePortGuid } from '../link/fabric/guid.js';
 import type { PortInfo } from '../link/fabric/port-info.js';
+import { compileMulticastFilter, type ByteMatch, type CompiledFilter, type FilterScope, type MulticastFilter } from '../link/fabric/multicast-filter.js';
 import type { PacketView } from '../link/fabric/packet-view.js';
-import { decodeIbPacket } from '../link/wire/ib-packet.js';
+import { decodeIbPacket, stampVcrc } from '../link/wire/ib-packet.js';
 import { ipoibBroadcastMgid, ipv4MulticastMgid, portGid } from '../link/wire/ib-address.js';
 import { saMad, decodeSaMad, encodeSaRequest } from '../link/wire/sa.js';
 import { pathRecord, makePathRecord, PathRecordMask as PM } from '../link/wire/path-record.js';
@@ -90,6 +91,9 @@ t.test('packets: the builder agrees with link/wire ib-packet (ICRC, VCRC, PktLen
   f.grh = { sgid: portGid(0x0002c90300000001n), dgid: ipoibBroadcastMgid(0xffff), tclass: 0, flowLabel: 0, hopLmt: 0 };
   for (const len of [0, 1, 2, 3, 4, 60, 333, 2044]) {
     const buf = buildPacket(f, Buffer.alloc(len, 0xab));
+    // The builder leaves the per-hop VCRC for the switch's capture point to stamp (packet-view.ts).
+    t.equal(buf.readUInt16LE(buf.length - 2), 0, `VCRC not stamped by the builder (${len})`);
+    t.ok(stampVcrc(buf), 'stampVcrc fills it in');
     const p = decodeIbPacket(buf); // throws on a bad ICRC, VCRC, PktLen or PayLen
     t.equal(p.payload.length, len, `payload ${len} decodes with the wire codec`);
     t.equal(buf.length % 4, 2, 'frame = words + 2-byte VCRC');
@@ -547,4 +551,198 @@ t.test('capture tap sees every packet a port sends, with virtual time', async (t
   off();
   a.link.send(buildPacket(f, Buffer.alloc(8)));
   t.same(seen, [{ len: 8 + 12 + 8 + 8 + 6, ts: 1500, from: 'ca' }, { len: 3, ts: 1500, from: 'ca' }], 'malformed frames are captured too');
+});
+
+// ---------------------------------------------------------------------------------------------
+// The switch's multicast index (multicast-index.ts) against the plain loop it replaces: for random
+// filters, packets, senders and membership changes, the ports a packet is handed to (and their
+// order) and every port's counters must be what a loop running each port's own compiled filter
+// (compileMulticastFilter, tested above through the verbs) gives.
+
+t.test('multicast index: hands a packet to exactly the ports the per-port loop would, counters equal', async (t) => {
+  const w = world();
+  const rnd = seededRandom(99);
+  const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rnd.next() * xs.length)]!;
+  const log: string[] = [];
+  const hosts: RawHost[] = [];
+  for (let i = 0; i < 48; i++) {
+    const h = w.attach(`mx${i}`, i % 11 === 5 ? { mtuCap: 1 } : {});
+    const inner = h.rx;
+    h.rx = new Proxy(inner, { get: (a, k) => (k === 'push' ? (b: Buffer) => { log.push(h.name); return a.push(b); } : Reflect.get(a, k)) });
+    hosts.push(h);
+  }
+  w.sched.runUntilIdle();
+  const MLID = 0xc123;
+  const QKEY = 0x0b1b;
+  const port = (h: RawHost) => w.fabric.port(h.info.portGuid);
+  const A = [0x08, 0x00];
+  const B = [0x08, 0x06];
+  const addrs = [[10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3], [10, 0, 1, 9], [0, 0, 0, 0], [255, 255, 255, 255]];
+  const udpPorts = [[0x80, 0x43], [0x80, 0x44], [0x00, 0x35]];
+  const long = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 9]];
+  const m = (offset: number, value: number[], extra: { mask?: number[]; negate?: boolean } = {}): ByteMatch => ({
+    offset, value: Uint8Array.from(value), ...(extra.mask ? { mask: Uint8Array.from(extra.mask) } : {}), ...(extra.negate ? { negate: true } : {}),
+  });
+  const randomRule = (): ByteMatch[] => {
+    switch (Math.floor(rnd.next() * 10)) {
+      case 0: return [m(0, A, { negate: true }), m(0, B, { negate: true })];
+      case 1: return [m(0, A), m(16, pickOf(addrs))];
+      case 2: return [m(0, A), m(9, [17]), m(22, pickOf(udpPorts))];
+      case 3: return [m(0, B), m(28, pickOf(addrs))];
+      case 4: return [m(0, A), m(4, [5], { mask: [0x0f], negate: true })];
+      case 5: return [m(0, B), m(32, pickOf(long))];
+      case 6: return [m(0, A), m(9, [1])];
+      case 7: return [m(16, pickOf(addrs)), m(16, pickOf(addrs))];
+      case 8: return [m(2, [0x40], { mask: [0xc0] })];
+      default: return rnd.next() < 0.3 ? [] : [m(0, B), m(4, [20], { negate: true })];
+    }
+  };
+  const scopes: (FilterScope | undefined)[] = [undefined,
+    { pkey: 0xffff, qkey: QKEY, minPayload: 8, multicastGrh: true }, { pkey: 0xffff, qkey: QKEY, minPayload: 20, multicastGrh: false }];
+  const filters = new Map<RawHost, CompiledFilter | undefined>();
+  const setFilter = (h: RawHost): void => {
+    if (rnd.next() < 0.15) { h.link.setMulticastFilter!(MLID, undefined); filters.set(h, undefined); return; }
+    const rules = Array.from({ length: Math.floor(rnd.next() * 5) }, randomRule);
+    const only = pickOf(scopes);
+    const f: MulticastFilter = only === undefined ? { rules } : { rules, only };
+    h.link.setMulticastFilter!(MLID, f);
+    filters.set(h, compileMulticastFilter(f));
+  };
+
+  // The reference: members in MFT order, and each port's counters as the plain loop counts them.
+  let members: RawHost[] = [];
+  const expected = new Map<RawHost, { rcvPkts: number; rcvBytes: number; mcRcvPkts: number; notListened: number; PORT_NOT_ACTIVE: number; MTU_EXCEEDED: number }>();
+  for (const h of hosts) expected.set(h, { rcvPkts: 0, rcvBytes: 0, mcRcvPkts: 0, notListened: 0, PORT_NOT_ACTIVE: 0, MTU_EXCEEDED: 0 });
+  const countersNow = (h: RawHost) => {
+    const c = w.fabric.counters(h.info.portGuid);
+    return { rcvPkts: c.rcvPkts, rcvBytes: c.rcvBytes, mcRcvPkts: c.mcRcvPkts, notListened: c.notListened, PORT_NOT_ACTIVE: c.discards.PORT_NOT_ACTIVE, MTU_EXCEEDED: c.discards.MTU_EXCEEDED };
+  };
+  const base = new Map(hosts.map((h) => [h, countersNow(h)]));
+  const delta = (h: RawHost) => {
+    const now = countersNow(h);
+    const b = base.get(h)!;
+    return { rcvPkts: now.rcvPkts - b.rcvPkts, rcvBytes: now.rcvBytes - b.rcvBytes, mcRcvPkts: now.mcRcvPkts - b.mcRcvPkts, notListened: now.notListened - b.notListened,
+      PORT_NOT_ACTIVE: now.PORT_NOT_ACTIVE - b.PORT_NOT_ACTIVE, MTU_EXCEEDED: now.MTU_EXCEEDED - b.MTU_EXCEEDED };
+  };
+
+  const send = (from: RawHost, payload: Buffer, opts: { qkey?: number; grh?: boolean; corrupt?: boolean }): void => {
+    const f = newPacketFields();
+    const dgid = Buffer.alloc(16); dgid[0] = 0xff; dgid[1] = 0x12;
+    Object.assign(f, { dlid: MLID, slid: from.info.lid, destQp: 0xffffff, qkey: opts.qkey ?? QKEY, srcQp: 0x48, pkey: 0xffff,
+      grh: opts.grh === false ? undefined : { sgid: portGid(from.info.portGuid), dgid, tclass: 0, flowLabel: 0, hopLmt: 1 } });
+    const buf = buildPacket(f, payload);
+    if (opts.corrupt === true) buf[buf.length - 12] = buf[buf.length - 12]! ^ 0x10;
+    const v = parsePacket(buf);
+    const want: string[] = [];
+    const fromPort = port(from);
+    if (fromPort.info.state !== 'ACTIVE') expected.get(from)!.PORT_NOT_ACTIVE++;
+    for (const h of fromPort.info.state === 'ACTIVE' ? members : []) {
+      if (h === from) continue;
+      const e = expected.get(h)!;
+      const p = port(h);
+      if (p.info.state !== 'ACTIVE') { e.PORT_NOT_ACTIVE++; continue; }
+      if ((v.payloadLength > fromPort.mtuBytes || v.payloadLength > p.mtuBytes) && v.error === undefined) { e.MTU_EXCEEDED++; continue; }
+      e.rcvPkts++; e.rcvBytes += buf.length; e.mcRcvPkts++;
+      const cf = filters.get(h);
+      if (cf !== undefined && v.error === undefined && v.icrcOk() && !cf(v)) { e.notListened++; continue; }
+      want.push(h.name);
+    }
+    log.length = 0;
+    sent++;
+    from.link.send(buf);
+    if (JSON.stringify(log) !== JSON.stringify(want)) t.same(log, want, `packet ${payload.toString('hex')} from ${from.name}: handed to these ports, in this order`);
+    else handedOk++;
+  };
+  const randomPayload = (): Buffer => {
+    const b = Buffer.alloc(Math.floor(rnd.next() * 44) + (rnd.next() < 0.05 ? 300 : 0));
+    const fill = (off: number, bytes: number[]): void => { for (let i = 0; i < bytes.length && off + i < b.length; i++) b[off + i] = bytes[i]!; };
+    fill(0, pickOf([A, B, [0x86, 0xdd]]));
+    fill(2, [Math.floor(rnd.next() * 256)]);
+    fill(4, [pickOf([0x45, 0x46, 20, 6])]);
+    fill(9, [pickOf([17, 1, 6])]);
+    fill(16, pickOf(addrs));
+    fill(22, pickOf(udpPorts));
+    fill(28, pickOf(addrs));
+    fill(32, pickOf([...long, pickOf(addrs)]));
+    return b;
+  };
+  let handedOk = 0;
+  let sent = 0;
+  const burst = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const from = rnd.next() < 0.9 ? pickOf(members) : pickOf(hosts);
+      send(from, randomPayload(), { qkey: rnd.next() < 0.05 ? QKEY + 1 : QKEY, grh: rnd.next() > 0.05, corrupt: rnd.next() < 0.03 });
+    }
+  };
+  const checkCounters = (when: string): void => {
+    const bad = hosts.filter((h) => JSON.stringify(delta(h)) !== JSON.stringify(expected.get(h)));
+    t.same(bad.map((h) => [h.name, delta(h)]), bad.map((h) => [h.name, expected.get(h)]), `${when}: every port's counters are the per-port loop's`);
+  };
+
+  for (const h of hosts) if (rnd.next() < 0.8) setFilter(h);
+  members = hosts.slice(0, 40);
+  w.fabric.switch.setMulticast(MLID, members.map(port));
+  burst(400);
+  checkCounters('after 400 packets');
+  // Filters change while the route is in use (a host's listening changes all the time).
+  for (let i = 0; i < 20; i++) setFilter(pickOf(hosts));
+  burst(300);
+  // One key named by two rules, then by one: the port must still be found by it.
+  const dup = members[1]!;
+  const r1 = [m(0, A), m(16, addrs[0]!)];
+  const install = (h: RawHost, f: MulticastFilter): void => { h.link.setMulticastFilter!(MLID, f); filters.set(h, compileMulticastFilter(f)); };
+  install(dup, { rules: [r1, r1, [m(0, B), m(28, addrs[1]!)]], only: scopes[1]! });
+  install(dup, { rules: [r1], only: scopes[1]! });
+  const toDup = Buffer.alloc(24); toDup.set(A, 0); toDup.set(addrs[0]!, 16);
+  send(members[2]!, toDup, {});
+  t.ok(log.includes(dup.name), 'a packet for the key the filter still names reaches the port');
+  // Joins and leaves one at a time (the SM's O(1) path), and one full reprogramming in another order.
+  for (const h of hosts.slice(40)) { w.fabric.switch.addMulticastPort(MLID, port(h)); members.push(h); }
+  for (const h of [members[3]!, members[17]!, members[0]!]) { w.fabric.switch.removeMulticastPort(MLID, port(h)); members = members.filter((x) => x !== h); }
+  t.same(w.fabric.switch.multicastPorts(MLID).map((p) => p.hostName), members.map((h) => h.name), 'MFT list after appends and removals');
+  burst(300);
+  checkCounters('after joins and leaves');
+  members = [...members].sort(() => rnd.next() - 0.5);
+  w.fabric.switch.setMulticast(MLID, members.map(port));
+  t.same(w.fabric.switch.multicastPorts(MLID).map((p) => p.hostName), members.map((h) => h.name), 'MFT list after reprogramming');
+  // A port that is not ACTIVE is counted as a discard, not a delivery.
+  port(members[5]!).update({ state: 'ARMED' });
+  burst(300);
+  port(members[5]!).update({ state: 'ACTIVE' });
+  burst(200);
+  checkCounters('after a port left ACTIVE and came back');
+  // Ports leaving the MLID keep what they were counted.
+  const gone = members.slice(0, 10);
+  members = members.slice(10);
+  w.fabric.switch.setMulticast(MLID, members.map(port));
+  burst(200);
+  w.fabric.switch.setMulticast(MLID, []);
+  checkCounters('after the MLID was emptied');
+  t.same(w.fabric.switch.multicastPorts(MLID), [], 'empty');
+  t.ok(gone.every((h) => delta(h).rcvPkts > 0), 'ports that left had deliveries counted');
+  t.equal(handedOk, sent, `all ${sent} packets handed to the expected ports in the expected order`);
+  t.ok(hosts.reduce((n, h) => n + expected.get(h)!.notListened, 0) > 10 * sent, 'most deliveries were declined (the index counted them)');
+});
+
+t.test('virtual scheduler: timers run in (due time, creation order), cancelled ones never', async (t) => {
+  const s = new VirtualScheduler();
+  const rnd = seededRandom(5);
+  const ran: number[] = [];
+  const want: { at: number; id: number }[] = [];
+  const timers = [];
+  for (let id = 0; id < 3000; id++) {
+    const at = Math.floor(rnd.next() * 200);
+    timers.push(s.setTimer(at, () => ran.push(id)));
+    want.push({ at, id });
+  }
+  const cancelled = new Set<number>();
+  for (let k = 0; k < 700; k++) { const id = Math.floor(rnd.next() * 3000); cancelled.add(id); timers[id]!.cancel(); }
+  // A timer that schedules another for now runs it in the same instant, after those already due.
+  s.setTimer(50, () => { ran.push(-1); s.setTimer(0, () => ran.push(-2)); });
+  s.runUntilIdle();
+  const order = want.filter((w) => !cancelled.has(w.id)).sort((a, b) => a.at - b.at || a.id - b.id).map((w) => w.id);
+  const at50 = order.findLastIndex((id) => want[id]!.at <= 50);
+  order.splice(at50 + 1, 0, -1, -2);
+  t.same(ran, order);
+  t.equal(s.pending, 0);
 });

@@ -52,12 +52,42 @@ export interface CounterSnapshot {
 export class PortCounters implements CounterSnapshot {
   xmitPkts = 0;
   xmitBytes = 0;
-  rcvPkts = 0;
-  rcvBytes = 0;
   mcXmitPkts = 0;
-  mcRcvPkts = 0;
-  notListened = 0;
   readonly discards: Record<DropReason, number> = zeroDiscards();
+  /**
+   * Set while the switch owes this port deliveries it counted in bulk (multicast-index.ts): called
+   * before any receive counter is read or written, so every reader sees exact values.
+   */
+  pending: (() => void) | undefined = undefined;
+  private rcvPktsN = 0;
+  private rcvBytesN = 0;
+  private mcRcvPktsN = 0;
+  private notListenedN = 0;
+
+  get rcvPkts(): number { if (this.pending !== undefined) this.pending(); return this.rcvPktsN; }
+  set rcvPkts(n: number) { if (this.pending !== undefined) this.pending(); this.rcvPktsN = n; }
+  get rcvBytes(): number { if (this.pending !== undefined) this.pending(); return this.rcvBytesN; }
+  set rcvBytes(n: number) { if (this.pending !== undefined) this.pending(); this.rcvBytesN = n; }
+  get mcRcvPkts(): number { if (this.pending !== undefined) this.pending(); return this.mcRcvPktsN; }
+  set mcRcvPkts(n: number) { if (this.pending !== undefined) this.pending(); this.mcRcvPktsN = n; }
+  /** Deliveries a receiver's early filter declined: delivered and counted, never handed over. */
+  get notListened(): number { if (this.pending !== undefined) this.pending(); return this.notListenedN; }
+  set notListened(n: number) { if (this.pending !== undefined) this.pending(); this.notListenedN = n; }
+
+  /** One multicast packet delivered to this port (counted as the switch hands it over or filters it). */
+  received(bytes: number): void {
+    this.rcvPktsN++;
+    this.rcvBytesN += bytes;
+    this.mcRcvPktsN++;
+  }
+
+  /** `pkts` multicast packets of `bytes` in all, delivered and declined by the port's filter, counted at once. */
+  addDelivered(pkts: number, bytes: number): void {
+    this.rcvPktsN += pkts;
+    this.rcvBytesN += bytes;
+    this.mcRcvPktsN += pkts;
+    this.notListenedN += pkts;
+  }
 
   drop(reason: DropReason): void {
     this.discards[reason]++;

@@ -10,6 +10,12 @@ export class LidManager {
   private readonly lid2guid = new Map<number, bigint>();
   /** LIDs held by a port that is up now. */
   private readonly inUse = new Map<number, bigint>();
+  /**
+   * Every LID below this one is in use or remembered, so the search for a new port's LID starts
+   * here, not at 1 (10,000 ports attaching would otherwise scan 50 million LIDs). A LID can only
+   * become neither when lid2guid forgets it, which lowers the mark.
+   */
+  private firstCandidate = LID_UNICAST_FIRST;
 
   /** The LID for a port coming up; remembered for its GUID. */
   assign(guid: bigint): number {
@@ -23,7 +29,7 @@ export class LidManager {
     }
     let lid = this.firstFree(true) ?? this.firstFree(false);
     if (lid === undefined) throw new FabricError('NO_LIDS', `no free unicast LID for port ${guid.toString(16)}`);
-    if (remembered !== undefined) this.lid2guid.delete(remembered);
+    if (remembered !== undefined) this.forget(remembered);
     const previousOwner = this.lid2guid.get(lid);
     if (previousOwner !== undefined) this.guid2lid.delete(previousOwner);
     this.guid2lid.set(guid, lid);
@@ -42,12 +48,19 @@ export class LidManager {
     return this.guid2lid.get(guid);
   }
 
+  private forget(lid: number): void {
+    this.lid2guid.delete(lid);
+    if (lid < this.firstCandidate) this.firstCandidate = lid;
+  }
+
   private firstFree(skipRemembered: boolean): number | undefined {
-    for (let lid = LID_UNICAST_FIRST; lid <= LID_UNICAST_LAST; lid++) {
+    for (let lid = skipRemembered ? this.firstCandidate : LID_UNICAST_FIRST; lid <= LID_UNICAST_LAST; lid++) {
       if (this.inUse.has(lid)) continue;
       if (skipRemembered && this.lid2guid.has(lid)) continue;
+      if (skipRemembered) this.firstCandidate = lid;
       return lid;
     }
+    if (skipRemembered) this.firstCandidate = LID_UNICAST_LAST + 1;
     return undefined;
   }
 

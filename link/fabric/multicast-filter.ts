@@ -87,13 +87,7 @@ export function compileMulticastFilter(f: MulticastFilter): CompiledFilter {
   const only = f.only === undefined ? undefined : { ...f.only };
   return (v) => {
     const b = v.buf;
-    if (only !== undefined) {
-      if (v.opcode !== OPCODE_UD_SEND_ONLY && v.opcode !== OPCODE_UD_SEND_ONLY_WITH_IMMEDIATE) return true;
-      if (v.destQp !== QPN_MULTICAST || v.qkey !== only.qkey) return true;
-      if ((v.pkey & 0x7fff) !== (only.pkey & 0x7fff) || ((v.pkey | only.pkey) & 0x8000) === 0) return true;
-      if (v.payloadLength < only.minPayload) return true;
-      if (only.multicastGrh && (v.grhOffset < 0 || b[v.grhOffset + 24] !== 0xff)) return true;
-    }
+    if (only !== undefined && !inScope(v, only)) return true;
     const base = v.payloadOffset;
     const len = v.payloadLength;
     if (genericProgram.length > 0 && run(genericProgram, b, base, len)) return true;
@@ -101,6 +95,146 @@ export function compileMulticastFilter(f: MulticastFilter): CompiledFilter {
     const p = byKey.get((b[base]! << 8) | b[base + 1]!);
     return p !== undefined && run(p, b, base, len);
   };
+}
+
+/** Whether a filter with this scope may decline v at all (outside the scope, v is delivered). */
+export function inScope(v: PacketView, only: FilterScope): boolean {
+  if (v.opcode !== OPCODE_UD_SEND_ONLY && v.opcode !== OPCODE_UD_SEND_ONLY_WITH_IMMEDIATE) return false;
+  if (v.destQp !== QPN_MULTICAST || v.qkey !== only.qkey) return false;
+  if ((v.pkey & 0x7fff) !== (only.pkey & 0x7fff) || ((v.pkey | only.pkey) & 0x8000) === 0) return false;
+  if (v.payloadLength < only.minPayload) return false;
+  if (only.multicastGrh && (v.grhOffset < 0 || v.buf[v.grhOffset + 24] !== 0xff)) return false;
+  return true;
+}
+
+/**
+ * One rule split for the switch's index (multicast-index.ts): its key, the exact unmasked match
+ * at the largest offset (a host's own address, a neighbour's, a UDP port: what differs between
+ * ports), and the rest, which many ports share. `shape` names the rest and the key's position, so
+ * rules that differ only in the key's value share one shape: the switch runs the rest once per
+ * packet and finds the ports by the packet's bytes at the key.
+ */
+export interface RulePart {
+  shape: string;
+  rest: ByteMatch[];
+  key: { offset: number; length: number; value: number | string } | undefined;
+}
+
+/** A filter as the index sees it: its scope (undefined: filters every packet) and its rules. */
+export interface FilterParts {
+  scope: string;
+  only: FilterScope | undefined;
+  rules: RulePart[];
+}
+
+// Hoisted helpers, no closures per call: a host reinstalls its filter at every neighbour change, and
+// tsx's keepNames makes each closure created per call costly.
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hexOf(u: Uint8Array | undefined, at = 0, length = u === undefined ? 0 : u.length): string {
+  if (u === undefined) return '';
+  let out = '';
+  for (let i = 0; i < length; i++) out += HEX[u[at + i]!]!;
+  return out;
+}
+
+function isExact(m: ByteMatch): boolean {
+  if (m.negate === true) return false;
+  const k = m.mask;
+  if (k === undefined) return true;
+  for (let i = 0; i < k.length; i++) if (k[i] !== 0xff) return false;
+  return true;
+}
+
+/** The bytes at [at, at + length) as an index key: a number up to 6 bytes, hex beyond. */
+export function keyOf(b: Uint8Array, at: number, length: number): number | string {
+  if (length > 6) return hexOf(b, at, length);
+  let n = 0;
+  for (let i = 0; i < length; i++) n = n * 256 + b[at + i]!;
+  return n;
+}
+
+function matchText(m: ByteMatch): string {
+  return `${m.offset}:${hexOf(m.value)}/${hexOf(m.mask)}${m.negate === true ? '!' : ''}`;
+}
+
+function rulePart(rule: readonly ByteMatch[]): RulePart {
+  let k = -1;
+  for (let i = 0; i < rule.length; i++) {
+    const m = rule[i]!;
+    if (isExact(m) && (k < 0 || m.offset >= rule[k]!.offset)) k = i;
+  }
+  const rest: ByteMatch[] = [];
+  let shape = '';
+  for (let i = 0; i < rule.length; i++) {
+    if (i === k) continue;
+    rest.push(rule[i]!);
+    shape += `,${matchText(rule[i]!)}`;
+  }
+  if (k < 0) return { shape: `-|${shape}`, rest, key: undefined };
+  const km = rule[k]!;
+  return { shape: `${km.offset}+${km.value.length}|${shape}`, rest, key: { offset: km.offset, length: km.value.length, value: keyOf(km.value, 0, km.value.length) } };
+}
+
+export function filterParts(f: MulticastFilter): FilterParts {
+  validateMulticastFilter(f);
+  const o = f.only;
+  const scope = o === undefined ? '*' : `${o.pkey}:${o.qkey}:${o.minPayload}:${o.multicastGrh ? 1 : 0}`;
+  const rules: RulePart[] = [];
+  for (const rule of f.rules) rules.push(rulePart(rule));
+  return { scope, only: o === undefined ? undefined : { ...o }, rules };
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether two filters are the same rules and scope (so reinstalling one would change nothing). */
+export function sameFilter(a: MulticastFilter, b: MulticastFilter): boolean {
+  const oa = a.only;
+  const ob = b.only;
+  if (oa === undefined || ob === undefined) { if (oa !== ob) return false; } else if (oa.pkey !== ob.pkey || oa.qkey !== ob.qkey
+    || oa.minPayload !== ob.minPayload || oa.multicastGrh !== ob.multicastGrh) return false;
+  if (a.rules.length !== b.rules.length) return false;
+  for (let r = 0; r < a.rules.length; r++) {
+    const ra = a.rules[r]!;
+    const rb = b.rules[r]!;
+    if (ra.length !== rb.length) return false;
+    for (let i = 0; i < ra.length; i++) {
+      const ma = ra[i]!;
+      const mb = rb[i]!;
+      if (ma.offset !== mb.offset || (ma.negate === true) !== (mb.negate === true) || !sameBytes(ma.value, mb.value) || !sameBytes(ma.mask, mb.mask)) return false;
+    }
+  }
+  return true;
+}
+
+/** A copy the caller cannot change afterwards (the switch keeps one to compare the next filter with). */
+export function copyFilter(f: MulticastFilter): MulticastFilter {
+  const rules: ByteMatch[][] = [];
+  for (const rule of f.rules) {
+    const out: ByteMatch[] = [];
+    for (const m of rule) {
+      const c: ByteMatch = { offset: m.offset, value: m.value.slice() };
+      if (m.mask !== undefined) c.mask = m.mask.slice();
+      if (m.negate === true) c.negate = true;
+      out.push(c);
+    }
+    rules.push(out);
+  }
+  return f.only === undefined ? { rules } : { rules, only: { ...f.only } };
+}
+
+/** A single rule as a program for runRule(): true when every match holds. */
+export function ruleProgram(rule: readonly ByteMatch[]): Int32Array {
+  return program([rule]);
+}
+
+export function runRule(p: Int32Array, v: PacketView): boolean {
+  return run(p, v.buf, v.payloadOffset, v.payloadLength);
 }
 
 // Layout, per rule: [next rule index, then per match: offset, length, negate, (mask, value) x length].

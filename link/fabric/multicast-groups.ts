@@ -72,6 +72,14 @@ export class MulticastGroups {
     private readonly subnetTimeout: number,
     /** Called with the MLID whose set of receiving ports changed (the SM reprograms the switch). */
     private readonly reroute: (mlid: number, receivers: SaPort[]) => void,
+    /**
+     * Called instead of reroute when the receivers list only grew by one port at its end (a new
+     * receiving member: the common case, 10,000 times in a boot storm), so a join costs O(1) and
+     * not O(members). Without it, reroute gets the whole list every time.
+     */
+    private readonly appendReceiver?: (mlid: number, port: SaPort) => void,
+    /** Likewise when one port left the receivers list (the others keep their order). */
+    private readonly removeReceiver?: (mlid: number, port: SaPort) => void,
   ) {}
 
   groups(): IterableIterator<McGroup> {
@@ -152,7 +160,12 @@ export class MulticastGroups {
     if (existing) existing.joinState = prev | joinState;
     else g.members.set(port.portGuid, { port, portGid: Buffer.from(req.portGid), joinState, scope: req.scope, proxyJoin: proxy });
     if ((joinState & FULLISH) !== 0 && (prev & FULLISH) === 0) g.fullMembers++;
-    if (existing === undefined || ((prev ^ (prev | joinState)) & RECEIVING) !== 0) this.rerouteGroup(g);
+    if (existing === undefined && this.appendReceiver !== undefined) {
+      // g.members keeps insertion order: a new member is last among the receivers too.
+      if ((joinState & RECEIVING) !== 0) this.appendReceiver(g.rec.mlid, port);
+    } else if (existing === undefined || ((prev ^ (prev | joinState)) & RECEIVING) !== 0) {
+      this.rerouteGroup(g);
+    }
     const m = g.members.get(port.portGuid)!;
     const r = g.rec;
     return {
@@ -294,7 +307,10 @@ export class MulticastGroups {
       g.members.delete(m.port.portGuid);
       left = 0;
     }
-    if ((before & RECEIVING) !== 0 && (left & RECEIVING) === 0) this.rerouteGroup(g);
+    if ((before & RECEIVING) !== 0 && (left & RECEIVING) === 0) {
+      if (this.removeReceiver !== undefined) this.removeReceiver(g.rec.mlid, m.port);
+      else this.rerouteGroup(g);
+    }
     if ((before & FULLISH) !== 0 && (left & FULLISH) === 0 && --g.fullMembers === 0) this.cleanup(g);
     return left;
   }

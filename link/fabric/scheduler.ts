@@ -14,11 +14,15 @@ export interface Scheduler {
   setTimer(delayMs: number, fn: () => void): Timer;
 }
 
-interface Entry {
-  at: number;
-  seq: number;
-  fn: () => void;
-  cancelled: boolean;
+/** A heap entry is its own Timer handle: no closure per timer (tsx's keepNames makes closures costly). */
+class Entry implements Timer {
+  cancelled = false;
+
+  constructor(readonly at: number, readonly seq: number, readonly fn: () => void) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 /**
@@ -39,9 +43,9 @@ export class VirtualScheduler implements Scheduler {
   }
 
   setTimer(delayMs: number, fn: () => void): Timer {
-    const e: Entry = { at: this.t + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
+    const e = new Entry(this.t + Math.max(0, delayMs), this.seq++, fn);
     this.push(e);
-    return { cancel: () => { e.cancelled = true; } };
+    return e;
   }
 
   /** Number of timers not yet run or cancelled. */
@@ -120,10 +124,12 @@ export class VirtualScheduler implements Scheduler {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!before(e, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = e;
   }
 
   private pop(): Entry | undefined {
@@ -131,18 +137,19 @@ export class VirtualScheduler implements Scheduler {
     const top = h[0];
     const last = h.pop();
     if (h.length > 0 && last !== undefined) {
-      h[0] = last;
+      // Sift `last` down from the root, moving smaller children up into the hole.
+      const n = h.length;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
+        const m = r < n && before(h[r]!, h[l]!) ? r : l;
+        if (!before(h[m]!, last)) break;
+        h[i] = h[m]!;
         i = m;
       }
+      h[i] = last;
     }
     return top;
   }

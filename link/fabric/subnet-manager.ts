@@ -61,7 +61,7 @@ export class SubnetManager {
   ) {
     this.groups = new MulticastGroups(opts.subnetPrefix, opts.subnetTimeout, (mlid, receivers) => {
       this.sw.setMulticast(mlid, receivers as FabricPort[]);
-    });
+    }, (mlid, port) => this.sw.addMulticastPort(mlid, port as FabricPort), (mlid, port) => this.sw.removeMulticastPort(mlid, port as FabricPort));
   }
 
   get port(): FabricPort | undefined { return this.smPort; }

@@ -5,7 +5,7 @@
 import type { Fabric } from './fabric.js';
 import type { PacketView } from './packet-view.js';
 import type { PortSink } from './switch.js';
-import { compileMulticastFilter, type MulticastFilter } from './multicast-filter.js';
+import type { MulticastFilter } from './multicast-filter.js';
 
 export type { PortSink } from './switch.js';
 
@@ -67,12 +67,7 @@ export class InProcessTransport implements Transport {
         if (port.attached) port.ingress(buf, view);
       },
       setMulticastFilter(mlid: number, filter: MulticastFilter | undefined): void {
-        if (filter === undefined) {
-          port.mcFilters?.delete(mlid);
-          if (port.mcFilters?.size === 0) port.mcFilters = undefined;
-          return;
-        }
-        (port.mcFilters ??= new Map()).set(mlid, compileMulticastFilter(filter));
+        fabric.switch.setMulticastFilter(port, mlid, filter);
       },
       detach(): void {
         fabric.detachPort(port.portGuid);
