@@ -491,3 +491,242 @@ t.test('in one process: a host survives a restart of the daemon (DETACH SHUTDOWN
   t.equal(d.drops.ADDRESS_MISMATCH, 1, 'and counted');
   dev.close();
 });
+
+// ---- early multicast filters over the protocol (SET-MCAST-FILTER / MCAST-FILTER-OK) -----------
+
+const FILTER_MSG: ControlMessage = {
+  type: 'SET_MCAST_FILTER', session: 42, seq: 7, mlid: 0xc000,
+  filter: {
+    rules: [
+      [{ offset: 0, value: Uint8Array.of(0x08, 0x06) }, { offset: 32, value: Uint8Array.of(10, 0, 0, 5) }],
+      [{ offset: 4, value: Uint8Array.of(0x45), mask: Uint8Array.of(0x0f), negate: true }],
+      [],
+    ],
+    only: { pkey: 0xffff, qkey: 0x0b1b, minPayload: 0x10000, multicastGrh: true },
+  },
+};
+
+t.test('SET-MCAST-FILTER: round trip, wire layout, hostile variants refused by field', async (t) => {
+  const msgs: ControlMessage[] = [
+    FILTER_MSG,
+    { type: 'SET_MCAST_FILTER', session: 42, seq: 8, mlid: 0xc001, filter: { rules: [[{ offset: 65535, value: Uint8Array.of(1) }]] } },
+    { type: 'SET_MCAST_FILTER', session: 42, seq: 0xffffffff, mlid: 0xfffe, filter: undefined },
+    { type: 'MCAST_FILTER_OK', session: 42, seq: 7, mlid: 0xc000 },
+  ];
+  for (const m of msgs) {
+    const bytes = roundTrip(t, fabricControl, m, `${fabricControl.name} ${m.type}`);
+    t.same(decodeDatagram(bytes), m, `${m.type}: a datagram holding exactly the message decodes`);
+  }
+  const b = encodeControl(FILTER_MSG);
+  // Written from the layout in udp-protocol.ts's header comment, not from the encoder.
+  t.same(b.subarray(0, 16), Buffer.from('4946010b0000002a' + '00000007' + 'c000' + '07' + '00', 'hex'),
+    'header type 0x0B, session; seq, mlid, flags (filter, scope, multicastGrh), reserved');
+  t.same(b.subarray(16, 26), Buffer.from('ffff' + '00000b1b' + '00010000', 'hex'), 'scope: pkey, qkey, minPayload u32');
+  t.same(b.subarray(26, 50), Buffer.from('0003' + '02' + '0000' + '02' + '00' + '0806' + '0020' + '04' + '00' + '0a000005' + '01' + '0004' + '01' + '03' + '45' + '0f', 'hex'),
+    'rules: count, then per rule its match count and matches (offset, length, flags, value, mask)');
+  t.equal(b[50], 0, 'an empty rule is one byte');
+  t.equal(b.length, 51);
+  fuzzDecode(t, fabricControl, b, { runs: 1000 });
+
+  const edit = (at: number, v: number): Buffer => { const c = Buffer.from(b); c[at] = v; return c; };
+  throwsWire(t, () => decodeControl(edit(14, 0x0f)), 'BAD_VALUE', 'flags');
+  throwsWire(t, () => decodeControl(encodeControl({ ...FILTER_MSG, filter: undefined }).fill(2, 14, 15)), 'BAD_VALUE', 'flags');
+  throwsWire(t, () => decodeControl(edit(15, 1)), 'BAD_VALUE', 'reserved');
+  throwsWire(t, () => decodeControl(edit(12, 0x00)), 'BAD_VALUE', 'mlid');
+  throwsWire(t, () => decodeControl(edit(24, 0x02)), 'BAD_VALUE', 'filter.minPayload');
+  throwsWire(t, () => decodeControl(edit(26, 0x10)), 'LIMIT', 'filter.ruleCount');
+  throwsWire(t, () => decodeControl(edit(31, 0)), 'BAD_LENGTH', 'filter.length');
+  throwsWire(t, () => decodeControl(edit(31, 65)), 'BAD_LENGTH', 'filter.length');
+  throwsWire(t, () => decodeControl(edit(32, 4)), 'BAD_VALUE', 'filter.flags');
+  throwsWire(t, () => decodeControl(b.subarray(0, 40)), 'TRUNCATED', 'filter.value');
+  throwsWire(t, () => decodeDatagram(Buffer.concat([b, Buffer.from([0])])), 'BAD_LENGTH', 'datagram');
+  t.throws(() => encodeControl({ ...FILTER_MSG, filter: { rules: [[{ offset: 0x10000, value: Uint8Array.of(1) }]] } }), { code: 'INVALID_RECORD' },
+    'an offset beyond u16 is refused by the encoder');
+  t.throws(() => encodeControl({ ...FILTER_MSG, filter: { rules: [[{ offset: 0, value: new Uint8Array(0) }]] } }), { code: 'INVALID_RECORD' },
+    'and so is what validateMulticastFilter refuses');
+});
+
+t.test('SET-MCAST-FILTER: hostile datagrams are counted and dropped, the daemon keeps answering', async (t) => {
+  const { FabricDaemon } = await import('../link/fabric/udp-server.js');
+  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => d.close());
+  const sock = await rawSocket(d.address().port);
+  t.teardown(() => sock.close());
+  // The daemon also pushes PORT-STATE as the SM brings the port up: not what this test waits for.
+  const raw = {
+    send: sock.send,
+    async next(ms: number): Promise<ControlMessage> {
+      for (;;) { const m = await sock.next(ms); if (m.type !== 'PORT_STATE') return m; }
+    },
+  };
+  raw.send(encodeControl({ type: 'ATTACH', requestId: 1, hostName: 'raw', portNum: 1, mtuCap: 5, rate: 3, nodeGuid: undefined, portGuid: undefined }));
+  const ok = await raw.next(2000);
+  if (ok.type !== 'ATTACH_OK') throw new Error(`wanted ATTACH-OK, got ${ok.type}`);
+  const good = encodeControl({ ...FILTER_MSG, session: ok.session });
+  const hostile: Buffer[] = [];
+  for (const [at, v] of [[14, 0x0f], [15, 1], [12, 0], [26, 0x10], [31, 0], [32, 4]] as const) { const c = Buffer.from(good); c[at] = v; hostile.push(c); }
+  hostile.push(good.subarray(0, 40), Buffer.concat([good, Buffer.from([0])]));
+  const before = d.drops.MALFORMED;
+  for (const h of hostile) raw.send(h);
+  raw.send(good);
+  const ack = await raw.next(2000);
+  t.same(ack, { type: 'MCAST_FILTER_OK', session: ok.session, seq: 7, mlid: 0xc000 }, 'a good SET-MCAST-FILTER after them is applied and acknowledged');
+  t.equal(d.drops.MALFORMED - before, hostile.length, `each of the ${hostile.length} hostile variants counted as MALFORMED`);
+  t.same(d.status().daemon.drops['MALFORMED'], d.drops.MALFORMED, 'and STATUS shows the count');
+  raw.send(encodeControl({ ...FILTER_MSG, session: ok.session + 100 }));
+  const err = await raw.next(2000);
+  t.same(err.type === 'ERROR' ? err.code : err, ErrorCode.NOT_ATTACHED, 'a filter for an unknown session: ERROR NOT_ATTACHED');
+  t.equal(d.drops.UNKNOWN_SESSION, 1, 'and counted');
+  // An older seq (a resend overtaken by its successor) is acknowledged, not applied.
+  raw.send(encodeControl({ ...FILTER_MSG, session: ok.session, seq: 6, filter: undefined }));
+  t.same(await raw.next(2000), { type: 'MCAST_FILTER_OK', session: ok.session, seq: 6, mlid: 0xc000 }, 'an overtaken seq is acknowledged too');
+});
+
+t.test('through a daemon process: a filter declines at the switch, counted notListened, and is back after a restart', { timeout: 90_000 }, async (t) => {
+  const { openDevice, SaClient, ahAttrFromMcMember } = await import('../link/verbs/index.js');
+  const { RealScheduler } = await import('../link/fabric/scheduler.js');
+  const { ipoibBroadcastMgid } = await import('../link/wire/ib-address.js');
+  const { IPOIB_BROADCAST_JOIN_MASK } = await import('../link/wire/mc-member-record.js');
+  const startDaemon = async (listen: string): Promise<{ child: ChildProcess; port: number }> => {
+    const child = spawn(...node([join(root, 'bin/ipoib-fabric'), '--listen', listen, '--keepalive-ms', '200', '--keepalive-timeout-ms', '1000', '--log-level', 'warn']),
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const l = await lines(child).next((o) => typeof o['line'] === 'string' && (o['line'] as string).startsWith('listening '), 20_000, 'the daemon to listen');
+    return { child, port: Number((l['line'] as string).split(':').pop()) };
+  };
+  let daemon = await startDaemon('127.0.0.1:0');
+  const port = daemon.port;
+  const tr = await UdpTransport.connect('127.0.0.1', port);
+  t.teardown(() => tr.close());
+  const mgid = ipoibBroadcastMgid(0xffff);
+  const QKEY = 0x0b1b;
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const open = async (name: string) => {
+    const dev = await openDevice(tr, { hostName: name, scheduler: new RealScheduler() });
+    const pd = dev.allocPd();
+    const cq = dev.createCq(256);
+    const qp = pd.createQp({ qpType: 'UD', sendCq: cq, recvCq: cq });
+    return { name, dev, pd, cq, qp, guid: formatGuid(derivePortGuid(deriveNodeGuid(name), 1)) };
+  };
+  type End = Awaited<ReturnType<typeof open>>;
+  const ready = async (e: End): Promise<number> => {
+    for (let i = 0; e.dev.queryPort(1).state !== 'ACTIVE'; i++) { if (i > 500) throw new Error(`${e.name} not ACTIVE`); await sleep(10); }
+    if (e.qp.state === 'RESET') {
+      e.qp.modify({ qpState: 'INIT', pkeyIndex: 0, portNum: 1, qkey: QKEY });
+      for (let i = 0; i < 64; i++) e.qp.postRecv({ wrId: i });
+      e.qp.modify({ qpState: 'RTR' });
+      e.qp.modify({ qpState: 'RTS', sqPsn: 0 });
+    }
+    const rec = await new SaClient(e.dev, 1, { timeoutMs: 300, retries: 10 }).join({ mgid, pkey: 0xffff, joinState: 1 }, IPOIB_BROADCAST_JOIN_MASK);
+    e.qp.attachMcast(mgid, rec.mlid);
+    return rec.mlid;
+  };
+  const received = (e: End): string[] => {
+    const got: string[] = [];
+    for (const wc of e.cq.poll(64)) {
+      if (wc.opcode !== 'RECV') continue;
+      e.qp.postRecv({ wrId: wc.wrId });
+      got.push(wc.data!.toString('latin1'));
+    }
+    return got;
+  };
+  const sender = await open('mf-sender');
+  const declines = await open('mf-declines');
+  const accepts = await open('mf-accepts');
+  const round = async (label: string): Promise<void> => {
+    let mlid = 0;
+    for (const e of [sender, declines, accepts]) mlid = await ready(e);
+    // Payloads start with 'A'; one receiver listens to 'B...' only, the other to 'A...'.
+    declines.dev.setMulticastFilter(1, mlid, { rules: [[{ offset: 0, value: Uint8Array.of(0x42) }]] });
+    accepts.dev.setMulticastFilter(1, mlid, { rules: [[{ offset: 0, value: Uint8Array.of(0x41) }]] });
+    await sleep(300);
+    received(declines);
+    received(accepts);
+    const st0 = await tr.status();
+    const nl0 = st0.fabric.ports.find((p) => p.portGuid === declines.guid)?.counters.notListened ?? -1;
+    const rec = (await new SaClient(sender.dev, 1, { timeoutMs: 300, retries: 10 }).join({ mgid, pkey: 0xffff, joinState: 1 }, IPOIB_BROADCAST_JOIN_MASK));
+    const ah = sender.pd.createAh(ahAttrFromMcMember(rec, 1));
+    for (let i = 0; i < 5; i++) sender.qp.postSend({ wrId: i, data: Buffer.from(`A ${label} ${i}`, 'latin1'), ud: { ah, remoteQpn: 0xffffff, remoteQkey: QKEY } });
+    const gotA: string[] = [];
+    for (let i = 0; i < 100 && gotA.length < 5; i++) { await sleep(20); gotA.push(...received(accepts)); }
+    await sleep(200);
+    t.same(gotA, [0, 1, 2, 3, 4].map((i) => `A ${label} ${i}`), `${label}: the receiver whose filter accepts gets all 5 multicasts`);
+    t.same(received(declines), [], `${label}: the receiver whose filter declines gets none`);
+    const st = await tr.status();
+    const p = st.fabric.ports.find((x) => x.portGuid === declines.guid);
+    t.equal((p?.counters.notListened ?? -1) - nl0, 5, `${label}: the daemon's switch counts the 5 as notListened on that port`);
+    t.ok((p?.counters.mcRcvPkts ?? 0) >= 5, `${label}: and as delivered (mcRcvPkts ${p?.counters.mcRcvPkts})`);
+  };
+  await round('first daemon');
+  daemon.child.kill('SIGTERM');
+  await exited(daemon.child, 10_000);
+  for (let i = 0; declines.dev.queryPort(1).state === 'ACTIVE'; i++) { if (i > 300) throw new Error('port stayed ACTIVE'); await sleep(10); }
+  daemon = await startDaemon(`127.0.0.1:${port}`);
+  // The filters are not set again by the host: the transport re-installs them after the re-attach.
+  const again = async (): Promise<void> => {
+    let mlid = 0;
+    for (const e of [sender, declines, accepts]) mlid = await ready(e);
+    await sleep(300);
+    received(declines);
+    received(accepts);
+    const rec = await new SaClient(sender.dev, 1, { timeoutMs: 300, retries: 10 }).join({ mgid, pkey: 0xffff, joinState: 1 }, IPOIB_BROADCAST_JOIN_MASK);
+    t.equal(rec.mlid, mlid, 'the restarted SM gives the group the same MLID');
+    const ah = sender.pd.createAh(ahAttrFromMcMember(rec, 1));
+    for (let i = 0; i < 5; i++) sender.qp.postSend({ wrId: i, data: Buffer.from(`A restarted ${i}`, 'latin1'), ud: { ah, remoteQpn: 0xffffff, remoteQkey: QKEY } });
+    const gotA: string[] = [];
+    for (let i = 0; i < 100 && gotA.length < 5; i++) { await sleep(20); gotA.push(...received(accepts)); }
+    await sleep(200);
+    t.equal(gotA.length, 5, 'after the restart: the accepting receiver gets all 5');
+    t.same(received(declines), [], 'after the restart: the declining receiver still gets none (its filter is back)');
+    const p = (await tr.status()).fabric.ports.find((x) => x.portGuid === declines.guid);
+    t.equal(p?.counters.notListened, 5, 'and the new daemon counts them as notListened');
+  };
+  await again();
+  daemon.child.kill('SIGTERM');
+  await exited(daemon.child, 10_000);
+  for (const e of [sender, declines, accepts]) e.dev.close();
+});
+
+t.test('SET-MCAST-FILTER lost on the way: resent until acknowledged, the newest one wins', { timeout: 20_000 }, async (t) => {
+  const { FabricDaemon } = await import('../link/fabric/udp-server.js');
+  const { openDevice } = await import('../link/verbs/index.js');
+  const { RealScheduler } = await import('../link/fabric/scheduler.js');
+  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0 });
+  const tr = await UdpTransport.connect('127.0.0.1', d.address().port);
+  t.teardown(async () => { await tr.close(); await d.close(); });
+  // Drop the host's SET-MCAST-FILTER datagrams while `lose` is set: a lossy path.
+  const sock = (tr as unknown as { socket: { send: (b: Buffer | Buffer[]) => void } }).socket;
+  const send = sock.send.bind(sock);
+  let lose = true;
+  let lost = 0;
+  sock.send = (b) => {
+    const first = Array.isArray(b) ? b[0]! : b;
+    if (lose && first[3] === 0x0b) { lost++; return; }
+    send(b);
+  };
+  const dev = await openDevice(tr, { hostName: 'lossy', scheduler: new RealScheduler() });
+  const port = d.fabric.port(derivePortGuid(deriveNodeGuid('lossy'), 1));
+  const installed = (): boolean => port.mcFilters?.has(0xc000) === true;
+  const waitFor = async (want: boolean, what: string): Promise<void> => {
+    for (let i = 0; installed() !== want; i++) { if (i > 200) throw new Error(`timed out: ${what}`); await new Promise((r) => setTimeout(r, 10)); }
+  };
+  dev.setMulticastFilter(1, 0xc000, { rules: [[{ offset: 0, value: Uint8Array.of(1) }]] });
+  dev.setMulticastFilter(1, 0xc000, { rules: [[{ offset: 0, value: Uint8Array.of(2) }]] });
+  await new Promise((r) => setTimeout(r, 450));
+  t.ok(lost >= 2 && !installed(), `while lost (${lost} sends lost, resends included), nothing is installed`);
+  lose = false;
+  await waitFor(true, 'the filter to be resent');
+  t.pass('once the path works again, the resend installs it');
+  t.equal(port.mcFilters?.get(0xc000)?.source.rules[0]?.[0]?.value[0], 2, 'the newest of two calls in one turn, not the first');
+  lose = true;
+  dev.setMulticastFilter(1, 0xc000, undefined);
+  await new Promise((r) => setTimeout(r, 250));
+  t.ok(installed(), 'a lost removal leaves the old filter for now');
+  lose = false;
+  await waitFor(false, 'the removal to be resent');
+  t.pass('and the resend removes it: converged');
+  const sent = tr.filtersSent;
+  await new Promise((r) => setTimeout(r, 450));
+  t.equal(tr.filtersSent, sent, 'acknowledged: no further resends');
+  dev.close();
+});

@@ -7,14 +7,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isWireError } from '../../codec/wire-error.js';
+import { copyFilter, sameFilter, validateMulticastFilter, type MulticastFilter } from './multicast-filter.js';
 import type { PacketView } from './packet-view.js';
 import type { PortInfo } from './port-info.js';
 import type { AttachRequest, PortLink, PortSink, Transport } from './transport.js';
 import {
   DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, defaultMaxBatchBytes, ErrorCode, HEADER_BYTES,
   MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, UdpFabricError, attachErrorName, decodeDatagram,
-  detachReasonName, encodeControl, errorName, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
-  type AttachMessage, type ControlMessage, type DropCode,
+  detachReasonName, encodeControl, encodedLength, errorName, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
+  MAX_DATAGRAM_BYTES, MAX_FILTER_RULES, type AttachMessage, type ControlMessage, type DropCode,
 } from './udp-protocol.js';
 import type { DaemonStatus } from './udp-server.js';
 
@@ -53,7 +54,24 @@ interface Link {
   out: Buffer[];
   outBytes: number;
   pending: { resolve: (l: PortLink) => void; reject: (e: Error) => void; tries: number } | undefined;
+  /** Early multicast filters by MLID, as the host last set them (udp-protocol "Early multicast filters"). */
+  filters: Map<number, LinkFilter> | undefined;
+  filterSeq: number;
 }
+
+interface LinkFilter {
+  /** What the host asked for (a copy), to recognise a call that changes nothing. */
+  want: MulticastFilter | undefined;
+  /** What goes to the daemon: want, or undefined (remove) when want cannot be carried. */
+  wire: MulticastFilter | undefined;
+  seq: number;
+  acked: boolean;
+  lastSent: number;
+  queued: boolean;
+}
+
+/** An unacknowledged SET-MCAST-FILTER is sent again after this long. */
+const FILTER_RESEND_MS = 200;
 
 const SEND_QUEUE_LIMIT = 4096;
 
@@ -65,6 +83,11 @@ export class UdpTransport implements Transport {
   };
   /** Frames a link could not send because it was not attached. */
   sendWhileDown = 0;
+  /** Filters sent as a removal because they did not fit one SET-MCAST-FILTER (the port receives everything). */
+  filtersTooLarge = 0;
+  /** SET-MCAST-FILTER datagrams sent, resends included. */
+  filtersSent = 0;
+  private readonly filterDirty: { l: Link; mlid: number }[] = [];
   private readonly links = new Set<Link>();
   private readonly bySession = new Map<number, Link>();
   private readonly byRequest = new Map<number, Link>();
@@ -116,6 +139,7 @@ export class UdpTransport implements Transport {
     const link: Link = {
       req, sink, session: 0, requestId: 0, info: undefined, seq: 0, up: false, detached: false, lastHeard: 0, lastAttachTry: 0, lastKeepalive: 0,
       keepaliveMs: DEFAULT_KEEPALIVE_MS, timeoutMs: DEFAULT_KEEPALIVE_TIMEOUT_MS, out: [], outBytes: 0, pending: undefined,
+      filters: undefined, filterSeq: 0,
     };
     return new Promise<PortLink>((resolve, reject) => {
       link.pending = { resolve, reject, tries: 0 };
@@ -195,11 +219,14 @@ export class UdpTransport implements Transport {
       if (l.up) {
         if (now - l.lastHeard > l.timeoutMs) {
           this.linkDown(l, `no word from the fabric for ${l.timeoutMs} ms`);
-        } else if (now - l.lastKeepalive >= l.keepaliveMs) {
-          // Sent even while DATA flows: its PORT-STATE answer is how a sender that receives
-          // nothing knows the fabric is still there.
-          l.lastKeepalive = now;
-          this.sendControl({ type: 'KEEPALIVE', session: l.session });
+        } else {
+          if (l.filters !== undefined) this.resendFilters(l, now);
+          if (now - l.lastKeepalive >= l.keepaliveMs) {
+            // Sent even while DATA flows: its PORT-STATE answer is how a sender that receives
+            // nothing knows the fabric is still there.
+            l.lastKeepalive = now;
+            this.sendControl({ type: 'KEEPALIVE', session: l.session });
+          }
         }
       } else if (this.reattach && now - l.lastAttachTry >= l.keepaliveMs) {
         this.sendAttach(l);
@@ -241,6 +268,7 @@ export class UdpTransport implements Transport {
     return {
       nodeGuid, portGuid,
       send: (buf: Buffer, _view?: PacketView) => this.enqueue(l, buf),
+      setMulticastFilter: (mlid: number, filter: MulticastFilter | undefined) => this.setFilter(l, mlid, filter),
       detach: () => this.detachLink(l),
     };
   }
@@ -301,6 +329,14 @@ export class UdpTransport implements Transport {
         l.timeoutMs = Math.max(l.keepaliveMs * 2, m.timeoutMs);
         l.seq = 0;
         this.bySession.set(m.session, l);
+        // A new session starts with no filters at the daemon (restarted, or it timed the port out).
+        if (l.filters !== undefined) {
+          for (const [mlid, f] of l.filters) {
+            if (f.want === undefined) { l.filters.delete(mlid); continue; }
+            f.acked = false;
+            this.queueFilter(l, mlid, f);
+          }
+        }
         this.onEvent({ type: 'attached', hostName: l.req.hostName, portNum: l.req.portNum, session: m.session, switchPort: m.switchPort });
         const p = l.pending;
         l.pending = undefined;
@@ -345,6 +381,14 @@ export class UdpTransport implements Transport {
           : `fabric error ${errorName(m.code) ?? m.code}: ${m.text}`;
         if (m.type === 'ERROR' && m.code !== ErrorCode.NOT_ATTACHED && m.code !== ErrorCode.ADDRESS_MISMATCH) return;
         this.linkDown(l, why);
+        return;
+      }
+      case 'MCAST_FILTER_OK': {
+        const l = this.bySession.get(m.session);
+        if (l === undefined || !l.up) return this.drop('UNKNOWN_SESSION', `MCAST-FILTER-OK for session ${m.session}`);
+        l.lastHeard = Date.now();
+        const f = l.filters?.get(m.mlid);
+        if (f !== undefined && f.seq === m.seq) f.acked = true;
         return;
       }
       case 'STATUS_RESP': {
@@ -399,7 +443,60 @@ export class UdpTransport implements Transport {
 
   private flush(): void {
     this.flushScheduled = false;
+    // Filters first: a widened one should be in force before the frames that may draw an answer.
+    if (this.filterDirty.length > 0) {
+      const now = Date.now();
+      for (const { l, mlid } of this.filterDirty.splice(0)) {
+        const f = l.filters?.get(mlid);
+        if (f === undefined || !f.queued) continue;
+        f.queued = false;
+        if (l.up && !f.acked) this.sendFilter(l, mlid, f, now);
+      }
+    }
     for (const l of this.dirty.splice(0)) this.flushLink(l);
+  }
+
+  /** PortLink.setMulticastFilter: records the filter and sends it at the end of this event-loop turn. */
+  private setFilter(l: Link, mlid: number, filter: MulticastFilter | undefined): void {
+    // Refused at once, as the in-process switch does.
+    if (filter !== undefined) validateMulticastFilter(filter);
+    if (l.detached) return;
+    const was = l.filters?.get(mlid);
+    if (filter === undefined ? was === undefined || was.want === undefined : was?.want !== undefined && sameFilter(was.want, filter)) return;
+    let wire: MulticastFilter | undefined;
+    if (filter !== undefined) {
+      wire = copyFilter(filter);
+      if (!fitsDatagram(wire)) {
+        this.filtersTooLarge++;
+        wire = undefined;
+      }
+    }
+    const f: LinkFilter = { want: wire ?? (filter === undefined ? undefined : copyFilter(filter)), wire, seq: 0, acked: false, lastSent: 0, queued: false };
+    (l.filters ??= new Map()).set(mlid, f);
+    this.queueFilter(l, mlid, f);
+  }
+
+  private queueFilter(l: Link, mlid: number, f: LinkFilter): void {
+    l.filterSeq = (l.filterSeq + 1) >>> 0;
+    f.seq = l.filterSeq;
+    f.acked = false;
+    if (f.queued) return;
+    f.queued = true;
+    this.filterDirty.push({ l, mlid });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private sendFilter(l: Link, mlid: number, f: LinkFilter, now: number): void {
+    f.lastSent = now;
+    this.filtersSent++;
+    this.sendControl({ type: 'SET_MCAST_FILTER', session: l.session, seq: f.seq, mlid, filter: f.wire });
+  }
+
+  private resendFilters(l: Link, now: number): void {
+    for (const [mlid, f] of l.filters!) if (!f.acked && !f.queued && now - f.lastSent >= FILTER_RESEND_MS) this.sendFilter(l, mlid, f, now);
   }
 
   private flushLink(l: Link): void {
@@ -407,6 +504,16 @@ export class UdpTransport implements Transport {
     this.sendRaw(takeDataDatagram(l, l.session));
   }
 
+}
+
+/** Whether f can travel in one SET-MCAST-FILTER: offsets in u16 and the datagram within UDP's limit. */
+function fitsDatagram(f: MulticastFilter): boolean {
+  for (const rule of f.rules) {
+    if (rule.length > 255) return false;
+    for (const m of rule) if (m.offset > 0xffff) return false;
+  }
+  return encodedLength({ type: 'SET_MCAST_FILTER', session: 1, seq: 0, mlid: 0xc000, filter: f }) <= MAX_DATAGRAM_BYTES
+    && f.rules.length <= MAX_FILTER_RULES;
 }
 
 /** One STATUS query: opens a socket, asks, closes. */

@@ -33,6 +33,15 @@
 // 0x09  STATUS-RESP  d->?  request   index u16, count u16 (1..1024), chunkLength u16, a chunk of
 //                                    the JSON status (the chunks in index order are one UTF-8 text)
 // 0x0A  ERROR        d->h  session   code u8 (ErrorCode), textLength u8, text (UTF-8)
+// 0x0B  SET-MCAST-FILTER h->d session seq u32, mlid u16 (0xC000..0xFFFE), flags u8 (bit 0: a
+//                                    filter follows, else remove it; bit 1: scope `only` given;
+//                                    bit 2: only.multicastGrh), reserved u8 (0), then with bit 1:
+//                                    pkey u16, qkey u32, minPayload u32 (0..65536); with bit 0:
+//                                    ruleCount u16 (0..4096), each rule: matchCount u8, each match:
+//                                    offset u16, length u8 (1..64), flags u8 (bit 0: negate, bit 1:
+//                                    mask given), value (length bytes), mask (length bytes, if given)
+// 0x0C  MCAST-FILTER-OK d->h session seq u32, mlid u16: the SET-MCAST-FILTER with this seq is in
+//                                    force (or was overtaken by a newer one)
 //
 // PORT-INFO (IBA 14.2.5.6 PortInfo, the fields port-info.ts keeps), 30 + 2 * pkeyCount bytes:
 //   state u8 (1 DOWN, 2 INIT, 3 ARMED, 4 ACTIVE), portNum u8, lmc u8, smSl u8, lid u16, smLid u16,
@@ -50,6 +59,20 @@
 // KEEPALIVE on a session the daemon does not know gets ERROR NOT_ATTACHED (at most 10 per second
 // per source address), so a host whose daemon restarted learns it must attach again.
 //
+// Early multicast filters (multicast-filter.ts; PortLink.setMulticastFilter). A host asks the
+// daemon's switch to hand its port only the packets to `mlid` that match the filter (the switch
+// still counts the others as delivered, and notListened). A filter is an optimisation: a host
+// without one receives everything and drops it itself. But a stale filter is wrong (it declines
+// what the host now listens to), so the host numbers its changes (seq, per session, serial
+// arithmetic as PORT-STATE), resends the newest one per MLID every 200 ms until MCAST-FILTER-OK
+// names that seq, and sends every filter again after a new ATTACH-OK (a restarted daemon, or one
+// that timed the port out, knows none). The daemon applies a seq only if it is newer than the last
+// one it applied for that MLID, and acknowledges every well-formed one. A filter that does not fit
+// one datagram (or whose offsets exceed u16) is sent as a removal: the port then receives
+// everything. A session's filters go away with it. SET-MCAST-FILTER leaves before the DATA queued
+// in the same event-loop turn, so on loopback a widened filter is in force before the frames that
+// may provoke an answer it lets through.
+//
 // DATA carries a batch: frames queued during one event-loop turn for the same session travel in
 // one datagram of at most maxBatchBytes (by default 65,507 bytes towards a loopback address, where
 // IP never fragments a datagram, and 16 KiB elsewhere, where a lost fragment loses the whole
@@ -57,7 +80,9 @@
 // is sent as a gather list: large frames go to the kernel from where they lie, and the daemon
 // forwards a run of frames it received in one datagram as one slice of it, length prefixes
 // included, without copying. Frames keep their order within a session; UDP may lose or reorder
-// datagrams, which IB UD allows too.
+// datagrams, which IB UD allows too. A DATA datagram names one session (its header id), so frames
+// for several ports behind one host socket travel in one datagram per port; carrying several
+// sessions in one would need a new message type.
 //
 // Validation. A datagram with a wrong magic, an unknown version or type, a length that contradicts
 // its fields (bytes left over after the message included), or text that is not UTF-8 is dropped and counted under a DropCode; a DATA frame is
@@ -67,6 +92,8 @@
 import type { Codec } from '../../codec/contract.js';
 import { checkUint, need } from '../../codec/checked.js';
 import { WireError } from '../../codec/wire-error.js';
+import { isMulticastLid } from '../wire/ib-constants.js';
+import { validateMulticastFilter, type ByteMatch, type MulticastFilter } from './multicast-filter.js';
 import { PORT_STATE_CODE, type PortInfo, type PortState } from './port-info.js';
 
 const PROTOCOL = 'fabric-control';
@@ -89,6 +116,13 @@ export const MAX_PKEYS = 128;
 export const MAX_STATUS_CHUNKS = 1024;
 export const STATUS_CHUNK_BYTES = 32_000;
 export const MAX_FRAMES_PER_DATAGRAM = 4096;
+/** Rules one SET-MCAST-FILTER may carry (a host's filter grows by one rule per neighbour). */
+export const MAX_FILTER_RULES = 4096;
+export const MAX_FILTER_MATCH_BYTES = 64;
+/** The largest UDP/IPv4 payload: a SET-MCAST-FILTER longer than this cannot be sent. */
+export const MAX_DATAGRAM_BYTES = 65507;
+const FILTER_FIXED = 8;
+const FILTER_SCOPE = 10;
 
 /**
  * DATA datagrams on loopback: the largest UDP/IPv4 payload (65,535 - 20 - 8). Loopback's MTU is
@@ -218,6 +252,8 @@ export const MessageType = {
   STATUS: 0x08,
   STATUS_RESP: 0x09,
   ERROR: 0x0a,
+  SET_MCAST_FILTER: 0x0b,
+  MCAST_FILTER_OK: 0x0c,
 } as const;
 
 /** ATTACH-ERR codes: stable numbers, one sentence each for the operator. */
@@ -328,9 +364,25 @@ export interface ErrorMessage {
   text: string;
 }
 
+export interface SetMcastFilterMessage {
+  type: 'SET_MCAST_FILTER';
+  session: number;
+  seq: number;
+  mlid: number;
+  /** undefined: remove the port's filter for mlid. */
+  filter: MulticastFilter | undefined;
+}
+
+export interface McastFilterOkMessage {
+  type: 'MCAST_FILTER_OK';
+  session: number;
+  seq: number;
+  mlid: number;
+}
+
 export type ControlMessage =
   | AttachMessage | AttachOkMessage | AttachErrMessage | KeepaliveMessage | DetachMessage | DataMessage
-  | PortStateMessage | StatusMessage | StatusRespMessage | ErrorMessage;
+  | PortStateMessage | StatusMessage | StatusRespMessage | ErrorMessage | SetMcastFilterMessage | McastFilterOkMessage;
 
 /** Why a datagram was dropped before reaching the fabric: the daemon and the host count these. */
 export type DropCode =
@@ -373,7 +425,95 @@ export function encodedLength(m: ControlMessage): number {
     case 'DATA': return HEADER_BYTES + 2 + m.frames.reduce((n, f) => n + 2 + f.length, 0);
     case 'PORT_STATE': return HEADER_BYTES + 4 + portInfoLength(m.info);
     case 'STATUS_RESP': return HEADER_BYTES + 6 + m.chunk.length;
+    case 'SET_MCAST_FILTER': return HEADER_BYTES + FILTER_FIXED + (m.filter === undefined ? 0 : filterLength(m.filter));
+    case 'MCAST_FILTER_OK': return HEADER_BYTES + 6;
   }
+}
+
+function filterLength(f: MulticastFilter): number {
+  let n = (f.only !== undefined ? FILTER_SCOPE : 0) + 2;
+  for (const rule of f.rules) {
+    n += 1;
+    for (const m of rule) n += 4 + m.value.length * (m.mask !== undefined ? 2 : 1);
+  }
+  return n;
+}
+
+function writeFilter(f: MulticastFilter, out: Buffer, o: number): void {
+  try {
+    validateMulticastFilter(f);
+  } catch (err) {
+    throw new WireError('INVALID_RECORD', PROTOCOL, 'filter', -1, (err as Error).message);
+  }
+  if (f.rules.length > MAX_FILTER_RULES) throw new WireError('INVALID_RECORD', PROTOCOL, 'filter.rules', -1, `${f.rules.length} rules, at most ${MAX_FILTER_RULES}`);
+  let p = o;
+  const s = f.only;
+  if (s !== undefined) {
+    // minPayload may be 65536 (validateMulticastFilter's limit): u32.
+    out.writeUInt16BE(s.pkey, p);
+    out.writeUInt32BE(s.qkey, p + 2);
+    out.writeUInt32BE(s.minPayload, p + 6);
+    p += FILTER_SCOPE;
+  }
+  out.writeUInt16BE(f.rules.length, p);
+  p += 2;
+  for (const rule of f.rules) {
+    checkUint(PROTOCOL, 'filter.matchCount', rule.length, 8);
+    out[p++] = rule.length;
+    for (const m of rule) {
+      checkUint(PROTOCOL, 'filter.offset', m.offset, 16);
+      out.writeUInt16BE(m.offset, p);
+      out[p + 2] = m.value.length;
+      out[p + 3] = (m.negate === true ? 1 : 0) | (m.mask !== undefined ? 2 : 0);
+      out.set(m.value, p + 4);
+      p += 4 + m.value.length;
+      if (m.mask !== undefined) { out.set(m.mask, p); p += m.mask.length; }
+    }
+  }
+}
+
+function readFilter(buf: Buffer, o: number, hasScope: boolean, grh: boolean): MulticastFilter {
+  let p = o;
+  let only: MulticastFilter['only'];
+  if (hasScope) {
+    need(buf, p, FILTER_SCOPE, PROTOCOL, 'filter.only');
+    const minPayload = buf.readUInt32BE(p + 6);
+    if (minPayload > 0x10000) throw new WireError('BAD_VALUE', PROTOCOL, 'filter.minPayload', p + 6, `${minPayload} (0..65536)`);
+    only = { pkey: buf.readUInt16BE(p), qkey: buf.readUInt32BE(p + 2), minPayload, multicastGrh: grh };
+    p += FILTER_SCOPE;
+  }
+  need(buf, p, 2, PROTOCOL, 'filter.ruleCount');
+  const ruleCount = buf.readUInt16BE(p);
+  if (ruleCount > MAX_FILTER_RULES) throw new WireError('LIMIT', PROTOCOL, 'filter.ruleCount', p, `${ruleCount} rules, at most ${MAX_FILTER_RULES}`);
+  p += 2;
+  const rules: ByteMatch[][] = [];
+  for (let r = 0; r < ruleCount; r++) {
+    need(buf, p, 1, PROTOCOL, 'filter.matchCount');
+    const n = buf[p++]!;
+    const rule: ByteMatch[] = [];
+    for (let i = 0; i < n; i++) {
+      need(buf, p, 4, PROTOCOL, 'filter.match');
+      const len = buf[p + 2]!;
+      const flags = buf[p + 3]!;
+      if (len < 1 || len > MAX_FILTER_MATCH_BYTES) throw new WireError('BAD_LENGTH', PROTOCOL, 'filter.length', p + 2, `${len} (1..${MAX_FILTER_MATCH_BYTES})`);
+      if ((flags & ~3) !== 0) throw new WireError('BAD_VALUE', PROTOCOL, 'filter.flags', p + 3, `unknown match flag bits 0x${flags.toString(16)}`);
+      const withMask = (flags & 2) !== 0;
+      need(buf, p + 4, withMask ? 2 * len : len, PROTOCOL, 'filter.value');
+      const m: ByteMatch = { offset: buf.readUInt16BE(p), value: new Uint8Array(buf.subarray(p + 4, p + 4 + len)) };
+      p += 4 + len;
+      if (withMask) { m.mask = new Uint8Array(buf.subarray(p, p + len)); p += len; }
+      if ((flags & 1) !== 0) m.negate = true;
+      rule.push(m);
+    }
+    rules.push(rule);
+  }
+  const f: MulticastFilter = only === undefined ? { rules } : { rules, only };
+  try {
+    validateMulticastFilter(f);
+  } catch (err) {
+    throw new WireError('BAD_VALUE', PROTOCOL, 'filter', o, (err as Error).message);
+  }
+  return f;
 }
 
 export function writeHeader(out: Buffer, offset: number, type: number, id: number): void {
@@ -515,6 +655,23 @@ export function encodeControl(m: ControlMessage, buf?: Buffer, offset = 0): Buff
       out.writeUInt16BE(m.count, o + 2);
       out.writeUInt16BE(m.chunk.length, o + 4);
       m.chunk.copy(out, o + 6);
+      break;
+    case 'SET_MCAST_FILTER':
+    case 'MCAST_FILTER_OK':
+      checkUint(PROTOCOL, 'session', m.session, 32);
+      checkUint(PROTOCOL, 'seq', m.seq, 32);
+      if (!isMulticastLid(m.mlid)) throw new WireError('INVALID_RECORD', PROTOCOL, 'mlid', -1, `0x${m.mlid.toString(16)} is not a multicast LID`);
+      writeHeader(out, offset, m.type === 'MCAST_FILTER_OK' ? MessageType.MCAST_FILTER_OK : MessageType.SET_MCAST_FILTER, m.session);
+      out.writeUInt32BE(m.seq, o);
+      out.writeUInt16BE(m.mlid, o + 4);
+      if (m.type === 'MCAST_FILTER_OK') break;
+      if (m.filter === undefined) {
+        out[o + 6] = 0;
+      } else {
+        out[o + 6] = 1 | (m.filter.only !== undefined ? 2 : 0) | (m.filter.only?.multicastGrh === true ? 4 : 0);
+        writeFilter(m.filter, out, o + FILTER_FIXED);
+      }
+      out[o + 7] = 0;
       break;
   }
   return out;
@@ -658,6 +815,21 @@ export function decodeControl(buf: Buffer, offset = 0): ControlMessage {
       const n = buf.readUInt16BE(o + 4);
       need(buf, o + 6, n, PROTOCOL, 'chunk');
       return { type: 'STATUS_RESP', requestId: id, index, count, chunk: Buffer.from(buf.subarray(o + 6, o + 6 + n)) };
+    }
+    case MessageType.SET_MCAST_FILTER:
+    case MessageType.MCAST_FILTER_OK: {
+      need(buf, o, type === MessageType.MCAST_FILTER_OK ? 6 : FILTER_FIXED, PROTOCOL, 'seq');
+      const seq = buf.readUInt32BE(o);
+      const mlid = buf.readUInt16BE(o + 4);
+      if (!isMulticastLid(mlid)) throw new WireError('BAD_VALUE', PROTOCOL, 'mlid', o + 4, `0x${mlid.toString(16)} is not a multicast LID`);
+      if (type === MessageType.MCAST_FILTER_OK) return { type: 'MCAST_FILTER_OK', session: id, seq, mlid };
+      const flags = buf[o + 6]!;
+      if ((flags & ~7) !== 0) throw new WireError('BAD_VALUE', PROTOCOL, 'flags', o + 6, `unknown flag bits 0x${flags.toString(16)}`);
+      if ((flags & 1) === 0 && flags !== 0) throw new WireError('BAD_VALUE', PROTOCOL, 'flags', o + 6, 'scope flags without a filter');
+      if ((flags & 2) === 0 && (flags & 4) !== 0) throw new WireError('BAD_VALUE', PROTOCOL, 'flags', o + 6, 'multicastGrh without a scope');
+      if (buf[o + 7] !== 0) throw new WireError('BAD_VALUE', PROTOCOL, 'reserved', o + 7, 'must be 0');
+      const filter = (flags & 1) === 0 ? undefined : readFilter(buf, o + FILTER_FIXED, (flags & 2) !== 0, (flags & 4) !== 0);
+      return { type: 'SET_MCAST_FILTER', session: id, seq, mlid, filter };
     }
     default:
       throw new WireError('BAD_VALUE', PROTOCOL, 'type', offset + 3, `unknown message type 0x${type.toString(16)}`);

@@ -20,6 +20,7 @@ import {
   AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
   decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
   defaultMaxBatchBytes, type ReceivedDatagrams, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
+  type SetMcastFilterMessage,
 } from './udp-protocol.js';
 
 /** The part of a pino logger the daemon uses (structured fields first, then the sentence). */
@@ -71,6 +72,8 @@ interface Session {
   outBytes: number;
   /** DATA datagram size limit towards this host. */
   maxBatch: number;
+  /** The newest SET-MCAST-FILTER seq applied, by MLID. */
+  filterSeq: Map<number, number> | undefined;
 }
 
 export interface SessionStatus {
@@ -287,6 +290,7 @@ export class FabricDaemon {
         return;
       }
       case 'STATUS': return this.onStatus(m.requestId, from);
+      case 'SET_MCAST_FILTER': return this.onSetFilter(m, from);
       default:
         return this.drop('UNEXPECTED', from, `${m.type} is not sent to the daemon`);
     }
@@ -344,6 +348,22 @@ export class FabricDaemon {
     this.warnOnce(`frame:${reason}`, { reason, host: s.hostName, session: s.id }, 'frame dropped at ingress');
   };
 
+  /**
+   * A host's early filter for one MLID (udp-protocol "Early multicast filters"): applied to its
+   * switch port unless a newer seq was applied already (UDP reorders a resend behind its successor);
+   * acknowledged either way, so the host stops resending.
+   */
+  private onSetFilter(m: SetMcastFilterMessage, from: RemoteInfo): void {
+    const s = this.sessionFor(m.session, from);
+    if (s === undefined) return;
+    const last = s.filterSeq?.get(m.mlid);
+    if (last === undefined || ((m.seq - last) | 0) > 0) {
+      (s.filterSeq ??= new Map()).set(m.mlid, m.seq);
+      this.fabric.switch.setMulticastFilter(s.port!, m.mlid, m.filter);
+    }
+    this.sendTo(s.address, s.udpPort, { type: 'MCAST_FILTER_OK', session: s.id, seq: m.seq, mlid: m.mlid });
+  }
+
   private onAttach(m: AttachMessage, from: RemoteInfo): void {
     const key = `${from.address}:${from.port}`;
     for (const s of this.sessions.values()) {
@@ -362,6 +382,7 @@ export class FabricDaemon {
       id: this.allocSession(), key, address: from.address, udpPort: from.port, requestId: m.requestId, hostName: m.hostName,
       portGuid: m.portGuid ?? 0n, nodeGuid: m.nodeGuid ?? 0n, port: undefined, alive: true, lastSeen: this.sched.now(), deadSince: 0,
       seq: 0, info: undefined, ready: false, out: [], outBytes: 0, maxBatch: this.maxBatchBytes ?? defaultMaxBatchBytes(from.address),
+      filterSeq: undefined,
     };
     const req = {
       hostName: m.hostName, portNum: m.portNum, mtuCap: m.mtuCap, rate: m.rate,
