@@ -48,7 +48,7 @@ function result(name: string, x: Run, nodes: number, base?: Run): BenchResult[] 
   const status = x.ok ? '' : `FAILED (${x.bound}/${nodes} bound): ${x.problem}; `;
   return [
     {
-      suite: 'cluster', name: `${name}: whole run`, value: x.wallMs / 1000, unit: 's',
+      suite: 'cluster', name: `${name}: whole run`, value: x.wallMs / 1000, unit: 's', headline: true,
       ...(base !== undefined ? { ratio: { to: `${base.label}: whole run`, value: x.wallMs / base.wallMs } } : {}),
       note: `${status}DHCP phase ${(x.dhcpMs / 1000).toFixed(1)} s; the rest is starting the processes (tsx), attaching, SA joins, pings, the lease check` +
         (x.kills > 0 ? `; server killed ${x.kills}x, back after ${Math.round(Math.min(...x.restartMs))}..${Math.round(Math.max(...x.restartMs))} ms` : ''),

@@ -71,7 +71,7 @@ export async function run(): Promise<BenchResult[]> {
       note: `${growth}${(n / (s.wallMs / 1000)).toFixed(0)} hosts bound per second (attach + SA joins + DORA + ARP probe + pings)`,
     });
     out.push({
-      suite: 'cluster', name: `boot storm, ${label(n)}: CPU time per host`, value: perHostCpuMs, unit: 'ms/host',
+      suite: 'cluster', name: `boot storm, ${label(n)}: CPU time per host`, value: perHostCpuMs, unit: 'ms/host', headline: n !== first.nodes,
       ...(base !== undefined ? { ratio: { to: `boot storm, ${label(base.nodes)}: CPU time per host`, value: perHostCpuMs / (base.cpuMs / base.nodes) } } : {}),
       note: 'user + system CPU of this process (less sensitive than wall time to other processes on shared cores)',
     });

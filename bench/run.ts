@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
   const m = machine();
   const results: BenchResult[] = [];
+  const byFile: Record<string, BenchResult[]> = {};
   for (const [i, f] of files.entries()) {
     process.stderr.write(`[${i + 1}/${files.length}] ${f} ...\n`);
     const t0 = Date.now();
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     for (const r of rs) process.stderr.write(`    ${r.name}: ${fmt(r.value)} ${r.unit}${r.ratio ? ` (${r.ratio.value.toFixed(2)}x ${r.ratio.to})` : ''}\n`);
     process.stderr.write(`    done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     results.push(...rs);
+    byFile[f.replace(/\.bench\.ts$/, '')] = rs;
   }
   const out = join(here, 'results');
   mkdirSync(out, { recursive: true });
@@ -64,11 +66,11 @@ async function main(): Promise<void> {
     writeFileSync(join(out, 'latest.json'), JSON.stringify({ machine: m, results }, null, 2) + '\n');
     writeFileSync(join(out, 'latest.md'), markdown(results, m));
   }
-  // The kept summary (committed): this run's suites replace their previous results; README's
+  // The kept summary (committed): this run's files replace their previous results; README's
   // performance section and the ratio chart are drawn from it.
   const summaryFile = join(out, 'summary.json');
   const old = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as Summary) : {};
-  const summary = mergeSummary(old, results, m);
+  const summary = mergeSummary(old, byFile, m);
   writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
   writeFileSync(join(out, 'ratios.svg'), ratiosSvg(summary));
   const readme = join(here, '..', 'README.md');
