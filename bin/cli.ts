@@ -1,6 +1,6 @@
 // What every program shares: --version, usage errors as one line with exit 2, runtime failures
 // with exit 1 (DESIGN.md, Conventions).
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 
 export const EXIT_OK = 0;
@@ -43,6 +43,20 @@ export async function run(name: string, cmd: Command, argv: string[]): Promise<n
     process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_RUNTIME;
   }
+}
+
+/**
+ * A throwing option parser reported through commander: the one-line error goes where the program's
+ * configureOutput() writes (tests give main() their own io), not straight to process.stderr.
+ */
+export function commanderParser<T>(parse: (v: string) => T): (v: string) => T {
+  return (v: string) => {
+    try {
+      return parse(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
 }
 
 /** Parses an integer option with a range, naming the option in the error. */

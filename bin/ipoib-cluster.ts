@@ -18,9 +18,9 @@
 //
 // Exit 0 when every host is up (bound, with DHCP) and every ping was answered; 1 otherwise; 2 for
 // impossible options (one line on stderr, nothing started).
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
 import type { IpoibMode } from '../link/ipoib/index.js';
-import { CliError, EXIT_OK, EXIT_RUNTIME, intOption, program, run } from './cli.js';
+import { CliError, commanderParser, EXIT_OK, EXIT_RUNTIME, intOption, program, run } from './cli.js';
 import { Progress } from './cluster/progress.js';
 import { formatReport, reportJson, type ClusterReport } from './cluster/report.js';
 import { MAX_STATIC_NODES, runStatic } from './cluster/static.js';
@@ -46,14 +46,7 @@ const stdio: ClusterIo = {
 
 /** intOption(), its error reported through commander (so through the io given to main). */
 function int(flag: string, min: number, max: number): (v: string) => number {
-  const parse = intOption(flag, min, max);
-  return (v) => {
-    try {
-      return parse(v);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
+  return commanderParser(intOption(flag, min, max));
 }
 
 interface ClusterOpts {

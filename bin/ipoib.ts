@@ -14,12 +14,12 @@
 // only host in the runtime directory. Text output follows iproute2 / ping(8) / sysctl(8); --json
 // prints the host's own records. Exit 0 ok; 2 bad usage or a value the host refuses (nothing is
 // changed then); 1 runtime failure (no such host, address in use, ...); ping: 1 when no reply came.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { AddrRow, LinkRow, PingResult } from '../link/ipoib/index.js';
 import { ControlClient, ControlError, defaultRuntimeDir, listHosts, socketPath } from '../link/ipoib/control-socket.js';
 import type { ControlApi, ControlCommand, RouteCacheRow, RouteRow } from '../link/ipoib/control-commands.js';
 import type { NeighbourRow } from '../link/ipoib/neighbour-table.js';
-import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, intOption, program, run } from './cli.js';
+import { CliError, commanderParser, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, intOption, program, run } from './cli.js';
 
 const NAME = 'ipoib';
 
@@ -163,16 +163,6 @@ function keywords(what: string, words: string[], allowed: string[]): Record<stri
   return out;
 }
 
-/** Option parsers report through commander, so the one-line error goes where the program writes. */
-function arg<T>(parse: (v: string) => T): (v: string) => T {
-  return (v: string) => {
-    try {
-      return parse(v);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
-}
 
 function seconds(flag: string, max: number): (v: string) => number {
   return (v: string) => {
@@ -194,7 +184,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('-s, --stats', 'with link show: the interface counters')
     .option('--runtime-dir <dir>', `directory of control sockets (default ${defaultRuntimeDir()})`)
     .option('--socket <path>', 'control socket path (instead of --host and --runtime-dir)')
-    .option('--timeout <ms>', 'how long to wait for the host to answer', arg(intOption('--timeout', 1, 3_600_000)), 10_000);
+    .option('--timeout <ms>', 'how long to wait for the host to answer', commanderParser(intOption('--timeout', 1, 3_600_000)), 10_000);
   const g = (): GlobalOptions => p.opts<GlobalOptions>();
 
   /** Resolves the host's socket, connects, runs fn; maps every failure to one line and a code. */
@@ -312,10 +302,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   p.command('ping')
     .description('ICMP echo from the host, reported like ping(8); exit 1 when no reply came')
     .argument('<address>', 'destination IPv4 address')
-    .option('-c <count>', 'echo requests to send', arg(intOption('-c', 1, 10_000)), 1)
-    .option('-s <size>', 'ICMP data bytes', arg(intOption('-s', 0, 65507)), 56)
-    .option('-i <seconds>', 'interval between requests', arg(seconds('-i', 60)), 1000)
-    .option('-W <seconds>', 'time to wait for each reply', arg(seconds('-W', 600)), 10_000)
+    .option('-c <count>', 'echo requests to send', commanderParser(intOption('-c', 1, 10_000)), 1)
+    .option('-s <size>', 'ICMP data bytes', commanderParser(intOption('-s', 0, 65507)), 56)
+    .option('-i <seconds>', 'interval between requests', commanderParser(seconds('-i', 60)), 1000)
+    .option('-W <seconds>', 'time to wait for each reply', commanderParser(seconds('-W', 600)), 10_000)
     .option('-I <dev>', 'send through this interface')
     .action((address: string, o: { c: number; s: number; i: number; W: number; I?: string }) => withHost(async (call) => {
       const args: ControlApi['ping']['args'] = { address, count: o.c, size: o.s, intervalMs: o.i, timeoutMs: o.W };

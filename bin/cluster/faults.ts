@@ -1,7 +1,7 @@
 // --loss, --dup, --reorder, --delay: the fabric-wide faults of a cluster run (link/fabric/fault.ts),
 // applied to every port's transmit path (so a packet is lost, duplicated or held back once, on its way
 // into the switch, as a lossy cable or a congested link would do to it).
-import { InvalidArgumentError } from 'commander';
+import { commanderParser } from '../cli.js';
 import type { FaultConfig } from '../../link/fabric/fault.js';
 
 export interface ClusterFaults {
@@ -24,13 +24,7 @@ export function parseFraction(flag: string, text: string): number {
 
 /** parseFraction() for commander: its error goes through commander's one-line report. */
 export function fractionOption(flag: string): (v: string) => number {
-  return (v) => {
-    try {
-      return parseFraction(flag, v);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
+  return commanderParser((v) => parseFraction(flag, v));
 }
 
 /** The run's faults, or undefined when none was asked for. */
