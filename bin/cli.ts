@@ -1,13 +1,27 @@
 // What every program shares: --version, usage errors as one line with exit 2, runtime failures
 // with exit 1 (DESIGN.md, Conventions).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+/**
+ * The package's root: the folder above this file holding bin/launch.js. This file runs from bin/ in
+ * the checkout or from a compiled tree under .build/<key>/bin/ (bin/launch.js), so it is searched for.
+ */
+export const PACKAGE_ROOT: string = (() => {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'bin', 'launch.js')) && existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package root (bin/launch.js) above ${start}`);
+  }
+})();
+
+const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 export const VERSION: string = pkg.version;
 
 /** An error a program reports as one line; exit 2 for usage/configuration, 1 for runtime. */
