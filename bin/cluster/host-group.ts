@@ -57,7 +57,7 @@ export interface FinalLease {
 /** What the coordinator writes on stdin. */
 export type GroupCommand =
   | { t: 'go' }
-  | { t: 'ping'; plan: string; targets: [from: string, to: string, toName: string][]; attempts: number; timeoutMs: number }
+  | { t: 'ping'; plan: string; targets: [from: string, to: string, toName: string][]; attempts: number; timeoutMs: number; windowMs: number }
   | { t: 'stop' };
 
 /** Hosts attached at once: enough to keep the daemon busy, few enough that no ATTACH times out. */
@@ -155,7 +155,7 @@ async function runGroup(spec: GroupSpec): Promise<number> {
           const h = byName.get(from);
           if (h !== undefined) targets.push({ from: h, to, toName });
         }
-        const reach = await pingTargets(scheduler, seededRandom(spec.seed + spec.group), cmd.plan, targets, undefined, cmd.attempts, cmd.timeoutMs);
+        const reach = await pingTargets(scheduler, seededRandom(spec.seed + spec.group), cmd.plan, targets, undefined, cmd.attempts, cmd.timeoutMs, cmd.windowMs);
         emit({ t: 'pinged', reach });
       } else {
         // Stopped without DHCPRELEASE (dhclient -x): every lease stays bound in the server's database.

@@ -27,24 +27,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { isPgSpec, openLeaseStore } from '../../lease-db/open.js';
 import { allLeases } from '../../lease-db/transfer.js';
 import { seededRandom } from '../../link/fabric/scheduler.js';
 import { queryFabricStatus } from '../../link/fabric/udp-client.js';
 import type { DaemonStatus } from '../../link/fabric/udp-server.js';
 import { formatClientId, ipv4ToString, parseIpv4 } from '../../protocol/index.js';
+import { sendControlCommand } from '../../server/control-socket.js';
 import type { ClusterRunOptions } from '../ipoib-cluster.js';
-import { CliError } from '../cli.js';
+import { CliError, PACKAGE_ROOT } from '../cli.js';
 import { nodeNames, type PhaseCost } from './cluster.js';
 import { BOOT_WINDOW_MS, MAX_POOL_SIZE, POOL_FIRST, SERVER_ADDRESS, clusterConfigJson, leaseDbSpec } from './dhcp.js';
 import type { FabricChoice } from './fabric-option.js';
 import { faultFlags } from './faults.js';
 import type { FinalLease, GroupCommand, GroupEvent, GroupSpec } from './host-group.js';
 import type { Progress } from './progress.js';
-import { ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, samplePeers, type PeerOf, type PingTargetOf, type ReachResult } from './reach.js';
+import { ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, pingWindowMs, samplePeers, type PeerOf, type PingTargetOf, type ReachResult } from './reach.js';
 import { sharedAddressProblems, totals, type ClusterReport, type NodeReport, type ProcessesReport } from './report.js';
 import { zeroCounts } from './traffic.js';
 
@@ -76,14 +76,45 @@ export const SPAWN_KEEPALIVE_MS = 300;
 export const SPAWN_KEEPALIVE_TIMEOUT_MS = 1500;
 
 /**
- * The clients' boot window (each waits a random time in it before its first DISCOVER) grows with
- * the cluster: every broadcast (DISCOVER, REQUEST, the three ARP probes, the announcement) is one
- * UDP datagram per attached port out of the fabric daemon, so a thousand hosts booting in the same
- * second ask it for millions of datagrams at once; the socket buffers overflow, the losses bring
- * retransmissions, and the run collapses. 4 ms a host keeps the offered load near what it sustains.
+ * The clients' boot window (each waits a random time in it before its first DISCOVER) grows with the
+ * cluster, 1 ms a host (1 s at least): the fabric daemon sends a host group one UDP datagram per frame
+ * for each of its ports the frame reaches, and every broadcast (DISCOVER, REQUEST, the three ARP
+ * probes, the announcement) reaches every port whose multicast filter accepts it. Before the early
+ * filters travelled over the UDP protocol, a broadcast was a datagram per attached port; 4 ms a host
+ * was then what the daemon sustained. With them, 1,000 hosts in a 1 s window bind without a retransmission
+ * from an overflowing socket buffer (the server's counters in the report show it).
  */
 export function bootWindowMs(nodes: number): number {
-  return Math.max(BOOT_WINDOW_MS, nodes * 4);
+  return Math.max(BOOT_WINDOW_MS, nodes * BOOT_WINDOW_MS_PER_HOST);
+}
+const BOOT_WINDOW_MS_PER_HOST = 1;
+
+interface ServerCounters {
+  received: Record<string, number>;
+  sent: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+/** A server's message counters from its control socket (Kea's statistic-get-all names: pkt4-<type>-received...). */
+async function readServerCounters(path: string): Promise<ServerCounters> {
+  const r = await sendControlCommand(path, 'statistic-get-all', undefined, 3000);
+  if (r.result !== 0 || r.arguments === undefined) throw new Error(`statistic-get-all: ${r.text}`);
+  const out: ServerCounters = { received: {}, sent: {}, drops: {} };
+  for (const [name, samples] of Object.entries(r.arguments as Record<string, [number, string][]>)) {
+    const v = samples[0]?.[0];
+    if (typeof v !== 'number') continue;
+    let m: RegExpExecArray | null;
+    if ((m = /^pkt4-(.+)-received$/.exec(name)) !== null) out.received[m[1]!] = v;
+    else if ((m = /^pkt4-(.+)-sent$/.exec(name)) !== null) out.sent[m[1]!] = v;
+    else if ((m = /^pkt4-drop-(.+)$/.exec(name)) !== null) out.drops[m[1]!] = v;
+  }
+  return out;
+}
+
+function addCounters(into: ServerCounters, more: ServerCounters): void {
+  for (const k of ['received', 'sent', 'drops'] as const) {
+    for (const [name, v] of Object.entries(more[k])) into[k][name] = (into[k][name] ?? 0) + v;
+  }
 }
 
 /** Wall time limits: start-up of each child, binding every host, the ping phase, restarting the server. */
@@ -94,7 +125,8 @@ const RESTART_LIMIT_MS = 30_000;
 const PING_TIMEOUT_MS = 1500;
 const PING_ATTEMPTS = 3;
 
-const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The shims (bin/<name>), found from the package root: this file may run from a compiled tree. */
+const BIN_DIR = join(PACKAGE_ROOT, 'bin');
 
 /** A child process with its output split into lines. */
 class Child {
@@ -269,7 +301,20 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
 
   const spec = o.leaseDb === undefined ? join(scratch, 'dhcp4.leases.sqlite') : leaseDbSpec(o.leaseDb);
   const confFile = join(scratch, 'kea-dhcp4.conf');
-  writeFileSync(confFile, JSON.stringify(clusterConfigJson(o.poolSize, o.mode, spec), null, 2));
+  const controlPath = join(scratch, 'dhcpd.sock');
+  const conf = clusterConfigJson(o.poolSize, o.mode, spec);
+  conf.Dhcp4['control-socket'] = { 'socket-type': 'unix', 'socket-name': controlPath };
+  writeFileSync(confFile, JSON.stringify(conf, null, 2));
+  // The server's own counters, summed over its lives: read before each SIGKILL and before the last stop.
+  const serverStats: ServerCounters = { received: {}, sent: {}, drops: {} };
+  let unreadLives = 0;
+  const readServerStats = async (): Promise<void> => {
+    try {
+      addCounters(serverStats, await readServerCounters(controlPath));
+    } catch {
+      unreadLives++;
+    }
+  };
   const problems: string[] = [];
   const info: ProcessesReport = {
     fabric: o.fabric === 'spawn' ? 'spawn' : `${o.fabric.host}:${o.fabric.port}`, spawned: o.fabric === 'spawn', groups: 0,
@@ -390,6 +435,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         await new Promise<void>((resolve) => { const t = setTimeout(resolve, every); wakeKill = () => { clearTimeout(t); resolve(); }; });
         if (killsStopped) return;
         const s = server!;
+        await readServerStats();
         const killedAt = performance.now();
         s.kill('SIGKILL');
         info.serverKills++;
@@ -449,7 +495,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       const attempts = o.faults === undefined ? PING_ATTEMPTS : PING_ATTEMPTS_WITH_FAULTS;
       for (const g of groups) {
         const mine = plan.filter((t) => groupOf.get(t.from.name) === g).map((t): [string, string, string] => [t.from.name, t.to, t.toName]);
-        g.child.send({ t: 'ping', plan: planName, targets: mine, attempts, timeoutMs: PING_TIMEOUT_MS });
+        g.child.send({ t: 'ping', plan: planName, targets: mine, attempts, timeoutMs: PING_TIMEOUT_MS, windowMs: pingWindowMs(plan.length) });
       }
       o.progress.start(() => `ping ${planName}: ${plan.length} pings from ${groups.length} host groups`);
       try {
@@ -480,6 +526,8 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     }
     let fabricStatus: DaemonStatus | undefined;
     if (fabric !== undefined) fabricStatus = await queryFabricStatus(fabricAddr!.host, fabricAddr!.port, 3000).catch(() => undefined);
+    if (server !== undefined) await readServerStats();
+    if (unreadLives > 0) problems.push(`the counters of ${unreadLives} server process(es) could not be read from ${controlPath}`);
     await stopChild(server, 'SIGTERM');
     server = undefined;
 
@@ -530,8 +578,8 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       server: {
         name: 'dhcpd', address: ipv4ToString(SERVER_ADDRESS), port: o.port, leaseDb: spec, leaseDbTemporary: o.leaseDb === undefined,
         pool: `${ipv4ToString(POOL_FIRST)}-${ipv4ToString(POOL_FIRST + o.poolSize - 1)}`,
-        // The server is another process (restarted with --kill-server-every): its counters are its own.
-        received: {}, sent: {}, drops: {},
+        // Another process: its control socket's statistic-get-all, summed over every life of it.
+        ...serverStats,
         doraPerSecond: spanS === 0 ? 0 : byName.size / spanS, leasesInDb,
       },
       processes: info,

@@ -102,14 +102,16 @@ export async function runPings(cluster: Cluster, plan: string, targets: readonly
 
 /**
  * runPings() on any scheduler: the host groups of the multi-process form (host-group.ts) run their
- * share of a plan in real time, with a shorter per-ping timeout so a lost echo is retried soon.
+ * share of a plan in real time, with a shorter per-ping timeout so a lost echo is retried soon, and
+ * with the whole plan's window (pingWindowMs(plan size)), so the cluster's ping rate does not grow
+ * with the number of groups.
  */
 export async function pingTargets(scheduler: Scheduler, random: Random, plan: string, targets: readonly PingTarget[],
-  onProgress: ((done: number) => void) | undefined, attempts: number, timeoutMs?: number): Promise<ReachResult> {
+  onProgress: ((done: number) => void) | undefined, attempts: number, timeoutMs?: number,
+  window = pingWindowMs(targets.length)): Promise<ReachResult> {
   const failed: PingFailure[] = [];
   let ok = 0;
   let done = 0;
-  const window = pingWindowMs(targets.length);
   const all = targets.map(async (t) => {
     await new Promise<void>((resolve) => { scheduler.setTimer(random.next() * window, resolve); });
     const error = await pingRetried(t, attempts, 'ib0', timeoutMs);
