@@ -11,17 +11,19 @@ import fc from 'fast-check';
 import * as H from './helpers/codec.js';
 import { hex } from './helpers/codec.js';
 import { WireError } from '../codec/wire-error.js';
+import { isDeepStrictEqual } from 'node:util';
 import {
+  f, fixedRecord, MAD_HEADER_FIELDS, type FieldSpec,
   mad, madHeader, madStatusInvalidField, madStatusIsBusy, madStatusKind, responseMethod, isResponseMethod,
 } from '../link/wire/mad.js';
 import {
-  encodeSaRequest, encodeSaResponse, saMad, saRecords, saRequest, saResponse, saStatusName, saStatusOf, saStatusWord,
+  encodeSaRequest, encodeSaResponse, SA_MAD_FIELDS, saMad, saRecords, saRequest, saResponse, saStatusName, saStatusOf, saStatusWord,
 } from '../link/wire/sa.js';
 import {
-  IPOIB_PATH_QUERY_MASK, makePathRecord, pathRecord, pathRecordOf, pathRecordQuery, PathRecordMask,
+  IPOIB_PATH_QUERY_MASK, makePathRecord, PATH_RECORD_FIELDS, pathRecord, pathRecordOf, pathRecordQuery, PathRecordMask,
 } from '../link/wire/path-record.js';
 import {
-  IPOIB_BROADCAST_JOIN_MASK, makeMcMemberRecord, mcJoinRequest, mcLeaveRequest, mcMemberRecord, mcMemberRecordOf,
+  IPOIB_BROADCAST_JOIN_MASK, makeMcMemberRecord, MCMEMBER_RECORD_FIELDS, mcJoinRequest, mcLeaveRequest, mcMemberRecord, mcMemberRecordOf,
   McMemberMask, MC_CREATE_REQUIRED_MASK,
 } from '../link/wire/mc-member-record.js';
 import {
@@ -560,4 +562,49 @@ t.test('MAD vectors in raw IB frames decode in tshark', async (t) => {
   t.equal(rows[0]![6], '0x01', 'full-member join');
   t.ok(rows[3]![7] !== '', `PathRecord response carries a DLID (${rows[3]![7]})`);
   t.ok(rows[4]![8] !== '', `CM REQ carries the local QPN (${rows[4]![8]})`);
+});
+
+t.test('the direct record engine agrees with buffer-layout on every hot record (bytes, values, errors)', async (t) => {
+  // The reference is buffer-layout itself, built from the same field list; fast-check draws the bytes.
+  const lists: [string, readonly FieldSpec[]][] = [
+    ['MAD header', MAD_HEADER_FIELDS], ['SA MAD', SA_MAD_FIELDS],
+    ['PathRecord', PATH_RECORD_FIELDS], ['MCMemberRecord', MCMEMBER_RECORD_FIELDS],
+  ];
+  for (const [name, fields] of lists) {
+    const ref = fixedRecord<Record<string, unknown>>(name, fields, undefined, 'buffer-layout');
+    const fast = fixedRecord<Record<string, unknown>>(name, fields, undefined, 'direct');
+    t.equal(fast.span, ref.span, `${name}: same span`);
+    let compared = 0;
+    fc.assert(fc.property(fc.uint8Array({ minLength: ref.span + 3, maxLength: ref.span + 3 }), fc.integer({ min: 0, max: 3 }), (bytes, at) => {
+      const buf = Buffer.from(bytes);
+      const a = ref.decode(buf, at);
+      const b = fast.decode(buf, at);
+      if (!isDeepStrictEqual(a, b)) throw new Error(`${name}: decode differs at offset ${at}`);
+      // Both write every byte back as it was read, around an untouched sentinel.
+      const outA = Buffer.alloc(ref.span + 6, 0xa5);
+      const outB = Buffer.alloc(ref.span + 6, 0xa5);
+      ref.write(a, outA, 3);
+      fast.write(b, outB, 3);
+      if (!outA.equals(outB)) throw new Error(`${name}: encode differs`);
+      if (!outB.subarray(3, 3 + ref.span).equals(buf.subarray(at, at + ref.span))) throw new Error(`${name}: not the bytes read`);
+      compared++;
+    }), { numRuns: 300 });
+    t.equal(compared, 300, `${name}: 300 random records decode and encode identically`);
+    // Out-of-range values: the same WireError from both, naming the same field.
+    const sample = ref.decode(Buffer.alloc(ref.span), 0);
+    let errors = 0;
+    for (const key of Object.keys(sample)) {
+      const v = sample[key];
+      const bad = typeof v === 'number' ? 2 ** 32 : typeof v === 'bigint' ? -1n : typeof v === 'boolean' ? 1 : Buffer.alloc(1);
+      const wrong = { ...sample, [key]: bad };
+      const msg = (r: typeof ref): string => { try { r.write(wrong, Buffer.alloc(r.span), 0); return 'no error'; } catch (e) { return `${(e as WireError).code} ${(e as Error).message}`; } };
+      const [ma, mb] = [msg(ref), msg(fast)];
+      if (ma !== mb || ma === 'no error') t.fail(`${name}.${key}: buffer-layout "${ma}", direct "${mb}"`);
+      else errors++;
+    }
+    t.equal(errors, Object.keys(sample).length, `${name}: every field out of range is refused alike (${errors} fields)`);
+    // Short input: TRUNCATED from both.
+    t.throws(() => fast.decode(Buffer.alloc(ref.span - 1), 0), { code: 'TRUNCATED' }, `${name}: short buffer is TRUNCATED`);
+  }
+  t.equal(fixedRecord('x', [f.u8('a')]).engine, 'buffer-layout', 'buffer-layout stays the default (CM records)');
 });

@@ -3,7 +3,7 @@
 // component-mask bits and join states as OpenSM IB_MCR_COMPMASK_* / IB_MC_REC_STATE_* (IPOIB-FACTS §2.3, §3.8).
 
 import { type Codec } from '../../codec/contract.js';
-import { f, fixedCodec, fixedRecord } from './mad.js';
+import { f, fixedCodec, fixedRecord, type FieldSpec } from './mad.js';
 import { Method, SaAttr } from './mad-constants.js';
 import { saRecordOf, saRequest, type SaMad } from './sa.js';
 
@@ -60,7 +60,8 @@ export interface McMemberRecord {
   pad: Buffer;
 }
 
-const MCMEMBER_RECORD = fixedRecord<McMemberRecord>('MCMemberRecord', [
+/** The record's fields, in wire order (also the reference buffer-layout engine's, in tests). */
+export const MCMEMBER_RECORD_FIELDS: readonly FieldSpec[] = [
   f.blob(16, 'mgid'),
   f.blob(16, 'portGid'),
   f.u32be('qkey'),
@@ -73,7 +74,9 @@ const MCMEMBER_RECORD = fixedRecord<McMemberRecord>('MCMemberRecord', [
   f.bits32(['sl', 4], ['flowLabel', 20], ['hopLimit', 8]),
   f.bits32(['scope', 4], ['joinState', 4], ['proxyJoin', 'flag'], ['reserved49', 23]),
   f.blob(4, 'pad'),
-]);
+];
+
+const MCMEMBER_RECORD = fixedRecord<McMemberRecord>('MCMemberRecord', MCMEMBER_RECORD_FIELDS, undefined, 'direct');
 if (MCMEMBER_RECORD.span !== MCMEMBER_RECORD_SIZE) throw new Error('MCMemberRecord layout size');
 
 export const mcMemberRecord: Codec<McMemberRecord> = fixedCodec(MCMEMBER_RECORD);

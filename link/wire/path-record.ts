@@ -3,7 +3,7 @@
 // (IPOIB-FACTS §2.2). IPoIB asks for one to reach every unicast neighbour.
 
 import { type Codec } from '../../codec/contract.js';
-import { f, fixedCodec, fixedRecord } from './mad.js';
+import { f, fixedCodec, fixedRecord, type FieldSpec } from './mad.js';
 import { Method, SaAttr } from './mad-constants.js';
 import { saRecordOf, saRequest, type SaMad } from './sa.js';
 
@@ -62,7 +62,8 @@ export interface PathRecord {
   reserved58: Buffer;
 }
 
-const PATH_RECORD = fixedRecord<PathRecord>('PathRecord', [
+/** The record's fields, in wire order (also the reference buffer-layout engine's, in tests). */
+export const PATH_RECORD_FIELDS: readonly FieldSpec[] = [
   f.u64be('serviceId'),
   f.blob(16, 'dgid'),
   f.blob(16, 'sgid'),
@@ -78,7 +79,9 @@ const PATH_RECORD = fixedRecord<PathRecord>('PathRecord', [
   f.bits8(['packetLifeTimeSelector', 2], ['packetLifeTime', 6]),
   f.u8('preference'),
   f.blob(6, 'reserved58'),
-]);
+];
+
+const PATH_RECORD = fixedRecord<PathRecord>('PathRecord', PATH_RECORD_FIELDS, undefined, 'direct');
 if (PATH_RECORD.span !== PATH_RECORD_SIZE) throw new Error('PathRecord layout size');
 
 export const pathRecord: Codec<PathRecord> = fixedCodec(PATH_RECORD);

@@ -94,7 +94,7 @@ export const SA_MAD_FIELDS = [
   f.blob(SA_DATA_SIZE, 'data'),
 ];
 
-const SA_MAD = fixedRecord<SaMad>(P, SA_MAD_FIELDS, checkSaMad);
+const SA_MAD = fixedRecord<SaMad>(P, SA_MAD_FIELDS, checkSaMad, 'direct');
 if (SA_MAD.span !== MAD_SIZE || SA_MAD.offsetOf('data') !== SA_HEADER_SIZE) throw new Error('SA MAD layout size');
 
 /** The whole 256-byte SA MAD (class 0x03, version 2). */
