@@ -24,6 +24,7 @@ const BUILD_DIR = join(ROOT, '.build');
 const STALE_TREE_MS = 24 * 3600_000;
 
 export async function launch(name) {
+  const supervised = exitWithParent();
   const dir = process.env.IPOIB_TSX === '1' ? undefined : await compiledTree();
   let mod;
   if (dir === undefined) {
@@ -36,6 +37,24 @@ export async function launch(name) {
   }
   const code = await mod.main(process.argv.slice(2));
   if (typeof code === 'number') process.exitCode = code;
+  // main() is done: the watched stdin must not keep the process alive.
+  if (supervised) process.stdin.destroy();
+}
+
+/**
+ * IPOIB_EXIT_WITH_PARENT=1 (set by ipoib-cluster for the fabric daemon and the server it spawns):
+ * stdin is a pipe from the supervisor, and its end means the supervisor is gone, however it went
+ * (SIGKILL included); the program then stops as on SIGTERM (a server finishes its in-flight commits).
+ * Node has no prctl(PR_SET_PDEATHSIG); a pipe's end is the portable equivalent. Not inherited.
+ */
+function exitWithParent() {
+  if (process.env.IPOIB_EXIT_WITH_PARENT !== '1') return false;
+  delete process.env.IPOIB_EXIT_WITH_PARENT;
+  const stop = () => process.kill(process.pid, 'SIGTERM');
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  return true;
 }
 
 /** Every source file (relative path), sorted, with its stat: the input of the key. */

@@ -54,10 +54,10 @@ async function cluster(args: string[], ms: number, onStarted?: (pids: Set<number
   }
 }
 
-/** Every pid gone within a short grace period (a SIGKILLed child is reaped at once). */
-async function allGone(pids: Iterable<number>): Promise<number[]> {
+/** Every pid gone within a grace period (a SIGKILLed child is reaped at once; graceMs for ones that stop by themselves). */
+async function allGone(pids: Iterable<number>, graceMs = 2000): Promise<number[]> {
   const list = [...pids];
-  for (let i = 0; i < 20 && list.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < graceMs / 100 && list.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
   return list.filter(alive);
 }
 
@@ -149,4 +149,20 @@ t.test('SIGTERM during a run kills every child', async (t) => {
   t.ok(signalled, 'the run was signalled with its children up');
   t.equal(r.code, 143, 'exit 128 + SIGTERM');
   t.same(await allGone(r.pids), [], `none of its ${r.pids.size} children is left`);
+});
+
+t.test('SIGKILL of the coordinator: the fabric daemon, the server and the host groups stop by themselves', async (t) => {
+  // Nothing in the coordinator runs after SIGKILL: each child sees its stdin pipe end (bin/launch.js,
+  // IPOIB_EXIT_WITH_PARENT) and stops as on SIGTERM.
+  let signalled = false;
+  const r = await cluster(['--fabric', 'spawn', '--processes', '2', '--nodes', '8', '--quiet'], 60_000, (pids, p) => {
+    if (!signalled && pids.size >= 4) {
+      signalled = true;
+      p.child.kill('SIGKILL');
+    }
+  });
+  t.ok(signalled, 'the coordinator was killed with its children up');
+  t.equal(r.signal, 'SIGKILL', 'the coordinator died of SIGKILL');
+  t.ok(r.pids.size >= 4, `it had started the fabric daemon, the server and the host groups (${r.pids.size} children)`);
+  t.same(await allGone(r.pids, 10_000), [], 'none of them is left 10 s later');
 });

@@ -139,6 +139,8 @@ class Child {
     const env = { ...process.env };
     // tsx's or tap's loader hooks in NODE_OPTIONS break the bin shim (which registers tsx itself).
     delete env['NODE_OPTIONS'];
+    // Every child stops when this process is gone, even if it was SIGKILLed (bin/launch.js).
+    env['IPOIB_EXIT_WITH_PARENT'] = '1';
     this.proc = spawn(process.execPath, [join(BIN_DIR, bin), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     kids.add(this);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
