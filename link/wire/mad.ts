@@ -233,13 +233,6 @@ export function fixedRecord<T extends object>(
   return { protocol, span, engine, layout, offsetOf, decode, write };
 }
 
-/** One field of the direct engine, at its byte offset in the record. */
-type DirectOp =
-  | { kind: 'uint'; at: number; name: string; bytes: 1 | 2 | 4 }
-  | { kind: 'u64'; at: number; name: string }
-  | { kind: 'bytes'; at: number; name: string; length: number }
-  | { kind: 'bits'; at: number; bytes: 1 | 2 | 4; parts: readonly { name: string; width: number; flag: boolean; shift: number }[] };
-
 interface DirectEngine {
   decode(buf: Buffer, offset: number): Record<string, unknown>;
   /** The same range and type checks as the buffer-layout path, with the same errors. */
@@ -248,97 +241,75 @@ interface DirectEngine {
   write(v: Record<string, unknown>, buf: Buffer, offset: number): void;
 }
 
-function readWord(buf: Buffer, at: number, bytes: 1 | 2 | 4): number {
-  return bytes === 1 ? buf[at]! : bytes === 2 ? buf.readUInt16BE(at) : buf.readUInt32BE(at);
-}
-
-function writeWord(buf: Buffer, at: number, bytes: 1 | 2 | 4, x: number): void {
-  if (bytes === 1) buf[at] = x;
-  else if (bytes === 2) buf.writeUInt16BE(x, at);
-  else buf.writeUInt32BE(x, at);
-}
-
-/** Offsets and bit shifts computed once; bit fields by arithmetic (2 ** shift), so 32-bit words stay unsigned. */
+/**
+ * The direct engine is generated JavaScript, one function per direction, from the field list (as
+ * protobufjs and fast-json-stringify do): decode returns a single object literal, so every record
+ * of a kind has one shape, and no loop or switch runs per field. Field names come from this
+ * package's declarations, never from input, and are quoted with JSON.stringify all the same.
+ * Bit fields use arithmetic (2 ** shift), so 32-bit words stay unsigned. A value out of range takes
+ * the slow path into checkUint/checkBytes, which throw the same errors as the buffer-layout path.
+ */
 function directEngine(protocol: string, specs: readonly FieldSpec[]): DirectEngine {
-  const ops: DirectOp[] = [];
+  const q = (name: string): string => `v[${JSON.stringify(name)}]`;
+  const read = (bytes: 1 | 2 | 4, at: string): string =>
+    bytes === 1 ? `b[${at}]` : bytes === 2 ? `b.readUInt16BE(${at})` : `b.readUInt32BE(${at})`;
+  const write = (bytes: 1 | 2 | 4, at: string, x: string): string =>
+    bytes === 1 ? `b[${at}] = ${x};` : bytes === 2 ? `b.writeUInt16BE(${x}, ${at});` : `b.writeUInt32BE(${x}, ${at});`;
+  const dec: string[] = [];
+  const wordDecls: string[] = [];
+  const chk: string[] = [];
+  const enc: string[] = [];
   let at = 0;
-  for (const s of specs) {
-    if (s.kind === 'bits') {
-      let shift = s.bytes * 8;
-      ops.push({ kind: 'bits', at, bytes: s.bytes, parts: s.parts.map((p) => { shift -= p.width; return { ...p, shift }; }) });
-    } else {
-      ops.push({ ...s, at } as DirectOp);
+  specs.forEach((s, i) => {
+    const o = `o + ${at}`;
+    switch (s.kind) {
+      case 'uint': {
+        const max = 2 ** (s.bytes * 8) - 1;
+        dec.push(`${JSON.stringify(s.name)}: ${read(s.bytes, o)}`);
+        chk.push(`{ const x = ${q(s.name)}; if (!(x >>> 0 === x && x <= ${max})) checkUint(P, ${JSON.stringify(s.name)}, x, ${s.bytes * 8}); }`);
+        enc.push(write(s.bytes, o, q(s.name)));
+        break;
+      }
+      case 'u64':
+        dec.push(`${JSON.stringify(s.name)}: b.readBigUInt64BE(${o})`);
+        chk.push(`{ const x = ${q(s.name)}; if (typeof x !== 'bigint' || x < 0n || x > 0xffffffffffffffffn) throw invalid(P, ${JSON.stringify(s.name)}, String(x) + ' is not an unsigned 64-bit bigint'); }`);
+        enc.push(`b.writeBigUInt64BE(${q(s.name)}, ${o});`);
+        break;
+      case 'bytes':
+        dec.push(`${JSON.stringify(s.name)}: Buffer.from(b.subarray(${o}, ${o} + ${s.length}))`);
+        chk.push(`{ const x = ${q(s.name)}; if (!(x instanceof Uint8Array)) throw invalid(P, ${JSON.stringify(s.name)}, 'must be bytes'); checkBytes(P, ${JSON.stringify(s.name)}, x, ${s.length}); }`);
+        enc.push(`b.set(${q(s.name)}, ${o});`);
+        break;
+      case 'bits': {
+        const w = `w${i}`;
+        wordDecls.push(`const ${w} = ${read(s.bytes, o)};`);
+        let shift = s.bytes * 8;
+        const sum: string[] = [];
+        for (const p of s.parts) {
+          shift -= p.width;
+          const field = `Math.floor(${w} / ${2 ** shift}) % ${2 ** p.width}`;
+          dec.push(`${JSON.stringify(p.name)}: ${p.flag ? `(${field}) === 1` : field}`);
+          if (p.flag) {
+            chk.push(`if (typeof ${q(p.name)} !== 'boolean') throw invalid(P, ${JSON.stringify(p.name)}, 'must be a boolean');`);
+            sum.push(`(${q(p.name)} ? ${2 ** shift} : 0)`);
+          } else {
+            chk.push(`{ const x = ${q(p.name)}; if (!(x >>> 0 === x && x <= ${2 ** p.width - 1})) checkUint(P, ${JSON.stringify(p.name)}, x, ${p.width}); }`);
+            sum.push(`${q(p.name)} * ${2 ** shift}`);
+          }
+        }
+        enc.push(write(s.bytes, o, sum.join(' + ')));
+        break;
+      }
     }
     at += specSize(s);
-  }
+  });
+  const make = (params: string, body: string): never =>
+    new Function('P', 'Buffer', 'checkUint', 'checkBytes', 'invalid', `return function (${params}) {\n${body}\n};`)(
+      protocol, Buffer, checkUint, checkBytes, invalid) as never;
   return {
-    decode(buf, offset) {
-      const rec: Record<string, unknown> = {};
-      for (const op of ops) {
-        const o = offset + op.at;
-        switch (op.kind) {
-          case 'uint': rec[op.name] = readWord(buf, o, op.bytes); break;
-          case 'u64': rec[op.name] = buf.readBigUInt64BE(o); break;
-          case 'bytes': rec[op.name] = Buffer.from(buf.subarray(o, o + op.length)); break;
-          case 'bits': {
-            const word = readWord(buf, o, op.bytes);
-            for (const p of op.parts) {
-              const x = Math.floor(word / 2 ** p.shift) % 2 ** p.width;
-              rec[p.name] = p.flag ? x === 1 : x;
-            }
-            break;
-          }
-        }
-      }
-      return rec;
-    },
-    check(v) {
-      for (const op of ops) {
-        switch (op.kind) {
-          case 'uint': checkUint(protocol, op.name, v[op.name] as number, op.bytes * 8); break;
-          case 'u64': {
-            const x = v[op.name];
-            if (typeof x !== 'bigint' || x < 0n || x > 0xffffffffffffffffn) throw invalid(protocol, op.name, `${String(x)} is not an unsigned 64-bit bigint`);
-            break;
-          }
-          case 'bytes': {
-            const b = v[op.name];
-            if (!(b instanceof Uint8Array)) throw invalid(protocol, op.name, 'must be bytes');
-            checkBytes(protocol, op.name, b, op.length);
-            break;
-          }
-          case 'bits':
-            for (const p of op.parts) {
-              const x = v[p.name];
-              if (p.flag) {
-                if (typeof x !== 'boolean') throw invalid(protocol, p.name, 'must be a boolean');
-              } else {
-                checkUint(protocol, p.name, x as number, p.width);
-              }
-            }
-            break;
-        }
-      }
-    },
-    write(v, buf, offset) {
-      for (const op of ops) {
-        const o = offset + op.at;
-        switch (op.kind) {
-          case 'uint': writeWord(buf, o, op.bytes, v[op.name] as number); break;
-          case 'u64': buf.writeBigUInt64BE(v[op.name] as bigint, o); break;
-          case 'bytes': buf.set(v[op.name] as Uint8Array, o); break;
-          case 'bits': {
-            let word = 0;
-            for (const p of op.parts) {
-              const x = v[p.name];
-              word += (p.flag ? (x === true ? 1 : 0) : x as number) * 2 ** p.shift;
-            }
-            writeWord(buf, o, op.bytes, word);
-            break;
-          }
-        }
-      }
-    },
+    decode: make('b, o', `${wordDecls.join('\n')}\nreturn {\n${dec.join(',\n')}\n};`),
+    check: make('v', chk.join('\n')),
+    write: make('v, b, o', enc.join('\n')),
   };
 }
 

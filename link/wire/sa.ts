@@ -6,11 +6,11 @@
 import { type Codec } from '../../codec/contract.js';
 import { WireError } from '../../codec/wire-error.js';
 import {
-  checkMadHeader, f, fixedCodec, fixedRecord, MAD_HEADER_FIELDS, madRequestHeader, madStatusClassCode,
+  checkMadHeader, f, fixedCodec, fixedRecord, MAD_HEADER_FIELDS, madStatusClassCode,
   responseMethod, type FieldProblem, type MadHeader,
 } from './mad.js';
 import {
-  ClassVersion, MAD_SIZE, Method, MgmtClass, RmppFlag, RmppType, SA_ATTRIBUTE_OFFSET_UNIT, SA_DATA_SIZE,
+  ClassVersion, MAD_BASE_VERSION, MAD_SIZE, Method, MgmtClass, RmppFlag, RmppType, SA_ATTRIBUTE_OFFSET_UNIT, SA_DATA_SIZE,
   SA_HEADER_SIZE, SaStatus,
 } from './mad-constants.js';
 
@@ -122,16 +122,26 @@ export interface SaRequestInit {
  * sends one record, so there is no stride to state), the rest of the data zero.
  */
 export function saRequest(init: SaRequestInit): SaMad {
+  // One literal with every field in SA_MAD_FIELDS order (no spreads): one object shape for every
+  // request, built once per SA query of every host at boot.
   return {
-    ...madRequestHeader({
-      mgmtClass: MgmtClass.SUBN_ADM,
-      classVersion: ClassVersion.SUBN_ADM,
-      method: init.method,
-      attributeId: init.attributeId,
-      transactionId: init.transactionId,
-      ...(init.attributeModifier === undefined ? {} : { attributeModifier: init.attributeModifier }),
-    }),
-    ...NO_RMPP,
+    baseVersion: MAD_BASE_VERSION,
+    mgmtClass: MgmtClass.SUBN_ADM,
+    classVersion: ClassVersion.SUBN_ADM,
+    method: init.method,
+    status: 0,
+    classSpecific: 0,
+    transactionId: init.transactionId,
+    attributeId: init.attributeId,
+    reserved: 0,
+    attributeModifier: init.attributeModifier ?? 0,
+    rmppVersion: 0,
+    rmppType: RmppType.NONE,
+    rmppRespTime: 0,
+    rmppFlags: 0,
+    rmppStatus: 0,
+    segmentNumber: 0,
+    payloadLength: 0,
     smKey: init.smKey ?? 0n,
     attributeOffset: 0,
     reserved2: 0,
