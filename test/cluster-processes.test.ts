@@ -3,13 +3,14 @@
 // report is checked against the lease database, opened here independently, and every child process
 // the run started (seen with pgrep -P while it ran) must be gone when it has exited.
 import t, { type Test } from 'tap';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLeaseStore } from '../lease-db/open.js';
 import { allLeases } from '../lease-db/transfer.js';
 import { formatClientId, ipv4ToString } from '../protocol/index.js';
+import { TSHARK_USER0_INFINIBAND_ARGS } from '../link/wire/pcap.js';
 import type { ClusterReport } from '../bin/cluster/report.js';
 import { startBin } from './helpers/bin-process.js';
 
@@ -88,7 +89,10 @@ function checkBound(t: Test, r: ClusterReport, db: Map<string, { state: string; 
 
 t.test('a small run: 32 hosts in 2 processes on a fabric daemon started for the run', async (t) => {
   const db = join(dir, 'small.sqlite');
-  const r = await cluster(['--fabric', 'spawn', '--processes', '2', '--nodes', '32', '--lease-db', `sqlite:${db}`, '--json', '--quiet'], 120_000);
+  const ipoib = join(dir, 'small.pcap');
+  const raw = join(dir, 'small-raw.pcap');
+  const r = await cluster(['--fabric', 'spawn', '--processes', '2', '--nodes', '32', '--lease-db', `sqlite:${db}`,
+    '--pcap', ipoib, '--pcap-raw', raw, '--json', '--quiet'], 120_000);
   t.equal(r.code, 0, `exit 0 (stderr: ${r.err.slice(-3).join(' | ')})`);
   const report = JSON.parse(r.out) as ClusterReport;
   t.same(report.problems, []);
@@ -99,6 +103,30 @@ t.test('a small run: 32 hosts in 2 processes on a fabric daemon started for the 
   t.equal(report.reach[0]?.ok, 64, 'every ping answered');
   t.ok(r.pids.size >= 4, `children seen while running: fabric, server, 2 groups (${r.pids.size})`);
   t.same(await allGone(r.pids), [], 'no child left running after exit');
+
+  // The capture the spawned daemon wrote at its switch, read by tshark.
+  const decodeAs = ['-d', `udp.port==${0x8043},dhcp`, '-d', `udp.port==${0x8044},dhcp`];
+  const tshark = (args: string[]): string => {
+    const p = spawnSync('tshark', [...decodeAs, ...args], { encoding: 'utf8' });
+    t.equal(p.status, 0, `tshark ${args.join(' ')}: ${p.stderr}`);
+    return p.stdout;
+  };
+  const protos = tshark(['-r', ipoib, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
+  t.equal(protos.length, report.capture?.ipoibPackets, 'the report counts the IPoIB capture\'s frames');
+  t.ok(protos.every((p) => p.startsWith('ipoib:')), 'LINKTYPE_IPOIB frames dissected as IPoIB');
+  t.equal(tshark(['-r', ipoib, '-Y', '_ws.malformed || _ws.expert.severity >= "error"']).trim(), '', 'no malformed IPoIB frame');
+  const dhcp = tshark(['-r', ipoib, '-Y', 'dhcp', '-T', 'fields', '-e', 'dhcp.hw.type', '-e', 'dhcp.hw.len', '-e', 'dhcp.option.dhcp']).trim().split('\n');
+  t.equal(dhcp.length, 4 * 32, 'DISCOVER, OFFER, REQUEST, ACK for each of 32 hosts');
+  t.ok(dhcp.every((l) => /^(0x0*20|32)\t0\t[1235]$/.test(l)), 'every DHCP message with htype 32 and hlen 0');
+  const arpHw = tshark(['-r', ipoib, '-Y', 'arp', '-T', 'fields', '-e', 'arp.hw.type', '-e', 'arp.hw.size']).trim().split('\n');
+  t.ok(arpHw.length > 0 && arpHw.every((l) => l === '32\t20'), 'ARP with htype 32, hlen 20');
+  const rawProtos = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
+  t.equal(rawProtos.length, report.capture?.frames, 'the report counts the raw capture\'s frames');
+  t.ok(rawProtos.every((p) => p.startsWith('user_dlt:infiniband')), 'every raw frame dissected as InfiniBand');
+  const joins = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', 'infiniband.mad.mgmtclass == 0x03 && infiniband.mad.attributeid == 0x0038',
+    '-T', 'fields', '-e', 'infiniband.mad.method']).trim().split('\n');
+  t.equal(joins.filter((m) => m === '0x02').length, 33, 'an SA Set(MCMemberRecord) join per host, server included');
+  t.equal(tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', '_ws.malformed']).trim(), '', 'no malformed raw frame');
 });
 
 // Scaled for CI: 40 hosts, and 3 s of service between kills (the brief's example is 200 hosts and

@@ -25,7 +25,7 @@
 // The server and the fabric daemon cannot notice that (Node has no PR_SET_PDEATHSIG): they are
 // the one leak left, and only after kill -9 of the coordinator.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ import { allLeases } from '../../lease-db/transfer.js';
 import { seededRandom } from '../../link/fabric/scheduler.js';
 import { queryFabricStatus } from '../../link/fabric/udp-client.js';
 import type { DaemonStatus } from '../../link/fabric/udp-server.js';
+import { LINKTYPE_USER0 } from '../../link/wire/pcap.js';
 import { formatClientId, ipv4ToString, parseIpv4 } from '../../protocol/index.js';
 import { sendControlCommand } from '../../server/control-socket.js';
 import type { ClusterRunOptions } from '../ipoib-cluster.js';
@@ -115,6 +116,15 @@ function addCounters(into: ServerCounters, more: ServerCounters): void {
   for (const k of ['received', 'sent', 'drops'] as const) {
     for (const [name, v] of Object.entries(more[k])) into[k][name] = (into[k][name] ?? 0) + v;
   }
+}
+
+/** Records in a pcap file the fabric daemon wrote (it has closed the file: every record is whole). */
+function pcapRecords(file: string): number {
+  const b = readFileSync(file);
+  if (b.length < 24 || b.readUInt32LE(0) !== 0xa1b2c3d4) throw new Error(`${file}: not a little-endian pcap file`);
+  let n = 0;
+  for (let at = 24; at + 16 <= b.length; at += 16 + b.readUInt32LE(at + 8)) n++;
+  return n;
 }
 
 /** Wall time limits: start-up of each child, binding every host, the ping phase, restarting the server. */
@@ -262,8 +272,9 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
   if (o.port + 1 > 0xffff || o.port <= 0x8000) throw new CliError(`--port ${o.port}: on the fabric the server port must be above 0x8000 and P + 1 a port`);
   if (o.servers > 1) throw new CliError('--servers above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
   if (o.partitions > 1) throw new CliError('--partitions above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
-  if (o.pcap !== undefined || o.pcapRaw !== undefined) {
-    throw new CliError('--pcap/--pcap-raw: with --fabric spawn|HOST:PORT capture at the daemon instead (ipoib-fabric --pcap FILE --pcap-ipoib FILE)');
+  const capturing = o.pcap !== undefined || o.pcapRaw !== undefined;
+  if (capturing && o.fabric !== 'spawn') {
+    throw new CliError(`--pcap/--pcap-raw capture at the fabric daemon the run starts: with --fabric ${o.fabric.host}:${o.fabric.port} start that daemon with them (ipoib-fabric --pcap FILE --pcap-ipoib FILE)`);
   }
   if (o.fabric !== 'spawn' && o.faults !== undefined) {
     throw new CliError(`--loss/--dup/--reorder/--delay set faults on a fabric the run starts: with --fabric ${o.fabric.host}:${o.fabric.port} start that daemon with them (ipoib-fabric --loss F ...)`);
@@ -304,6 +315,8 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
   const spec = o.leaseDb === undefined ? join(scratch, 'dhcp4.leases.sqlite') : leaseDbSpec(o.leaseDb);
   const confFile = join(scratch, 'kea-dhcp4.conf');
   const controlPath = join(scratch, 'dhcpd.sock');
+  // The daemon captures raw frames whenever it captures at all; without --pcap-raw they go to scratch.
+  const rawCapture = o.pcapRaw ?? join(scratch, 'raw.pcap');
   const conf = clusterConfigJson(o.poolSize, o.mode, spec);
   conf.Dhcp4['control-socket'] = { 'socket-type': 'unix', 'socket-name': controlPath };
   writeFileSync(confFile, JSON.stringify(conf, null, 2));
@@ -333,6 +346,8 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         // Without kills the daemon's defaults (1 s, 3 s) leave more room for a busy host group.
         ...(o.killServerEveryMs === undefined ? [] : ['--keepalive-ms', String(SPAWN_KEEPALIVE_MS), '--keepalive-timeout-ms', String(SPAWN_KEEPALIVE_TIMEOUT_MS)]),
         '--log-level', 'warn', '--seed', String(o.seed), ...(o.faults === undefined ? [] : faultFlags(o.faults)),
+        // The switch's capture point (DLT 147 raw IB; DLT 242 IPoIB beside it): the daemon writes both.
+        ...(capturing ? ['--pcap', rawCapture, '--pcap-linktype', String(LINKTYPE_USER0), ...(o.pcap === undefined ? [] : ['--pcap-ipoib', o.pcap])] : []),
       ], kids);
       const m = await fabric.waitLine(/^listening (\S+):(\d+)$/, 'out', START_LIMIT_MS);
       fabricAddr = { host: m[1]!, port: Number(m[2]) };
@@ -572,6 +587,17 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     if (conflicts > 0) problems.push(`${conflicts} ARP probe(s) found the offered address in use`);
     await Promise.all(groups.map((g) => stopChild(g.child, 'SIGKILL', 5000)));
     await stopChild(fabric, 'SIGTERM');
+    let capture: ClusterReport['capture'];
+    if (capturing) {
+      try {
+        capture = {
+          ...(o.pcap === undefined ? {} : { ipoib: o.pcap }), ...(o.pcapRaw === undefined ? {} : { raw: o.pcapRaw }),
+          frames: pcapRecords(rawCapture), ipoibPackets: o.pcap === undefined ? 0 : pcapRecords(o.pcap), lost: 0,
+        };
+      } catch (err) {
+        problems.push(`the capture is unreadable: ${(err as Error).message}`);
+      }
+    }
     beginPhase('');
 
     const spanS = firstBoundAt === undefined ? 0 : Math.max(1e-3, (lastBoundAt - goAt) / 1000);
@@ -584,7 +610,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         ...serverStats,
         doraPerSecond: spanS === 0 ? 0 : byName.size / spanS, leasesInDb,
       },
-      processes: info,
+      processes: info, ...(capture === undefined ? {} : { capture }),
       reach: reach.attempted > 0 ? [reach] : [], phases, totals: totals(phases), problems, ok: problems.length === 0,
     };
     report.totals.wallMs = performance.now() - t0;
