@@ -140,8 +140,8 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
     partitions: partitionsConfText === undefined ? undefined : parsePartitions(partitionsConfText, 'ipoib-cluster partitions.conf'),
   });
   const clock = virtualClock(cluster.scheduler, epochMs);
-  // A lease write takes no virtual time (virtual-io.ts): SQLite on its worker thread and PostgreSQL
-  // answer in real time, which must not let the virtual clock run on.
+  // A lease write takes at most VIRTUAL_IO_MS of virtual time (virtual-io.ts): SQLite on its worker
+  // thread and PostgreSQL answer in real time, which must not let the virtual clock run on.
   const held = stores.map((s) => holdClockDuringIo(s, cluster.scheduler));
   const capture = startCapture(cluster.fabric, { ipoib: o.pcap, raw: o.pcapRaw }, epochMs);
   let serverHosts: Host[] = [];
