@@ -5,6 +5,7 @@
 // "control" section are what the host's control socket exposes (ip link/addr/neigh/route, ping,
 // sysctl, sysfs) and return plain data. The host does not fragment or reassemble IP datagrams.
 import { isWireError } from '../../codec/wire-error.js';
+import { zeroed } from '../../codec/contract.js';
 import { ARP_HTYPE_INFINIBAND, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PTYPE_IPV4, IPOIB_ARP_LENGTH, decodeArp, encodeArp, isIpoibArp } from '../wire/arp.js';
 import {
   ICMP_CODE_FRAG_NEEDED, ICMP_CODE_HOST_UNREACHABLE, ICMP_CODE_PORT_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
@@ -504,7 +505,7 @@ export class Host implements UdpStack, LinkUpper {
   /** Gratuitous ARP, request form (arping -U): "who has MY-IP? tell MY-IP", broadcast. */
   sendGratuitousArp(dev: string, ip?: string): void {
     const s = this.st(dev);
-    for (const a of this.addrsFor(s, ip)) this.sendArp(s, ARP_OP_REQUEST, a, a, undefined, Buffer.alloc(20));
+    for (const a of this.addrsFor(s, ip)) this.sendArp(s, ARP_OP_REQUEST, a, a, undefined, zeroed(20));
   }
 
   /** Unsolicited ARP reply (arping -A, OFED's arpingib for HA): "MY-IP is at MY-HW", broadcast. */
@@ -552,7 +553,7 @@ export class Host implements UdpStack, LinkUpper {
         const seq = i + 1;
         this.scheduler.setTimer(i * interval, () => {
           const key = `${id}:${seq}`;
-          const data = Buffer.alloc(size);
+          const data = zeroed(size);
           for (let k = 0; k < size; k++) data[k] = (k + 0x10) & 0xff;
           const msg: Icmp = { kind: 'echo', type: ICMP_ECHO_REQUEST, code: 0, id, seq, data };
           let settled = false;
@@ -839,9 +840,9 @@ export class Host implements UdpStack, LinkUpper {
 
   private sendArp(s: IfState, op: number, spa: number, tpa: number, to: IpoibHwAddress | undefined, tha: Buffer): void {
     const frame = Buffer.allocUnsafe(IPOIB_ENCAP_LEN + IPOIB_ARP_LENGTH);
-    const spaB = Buffer.alloc(4);
+    const spaB = zeroed(4);
     spaB.writeUInt32BE(spa);
-    const tpaB = Buffer.alloc(4);
+    const tpaB = zeroed(4);
     tpaB.writeUInt32BE(tpa);
     encodeArp({ htype: ARP_HTYPE_INFINIBAND, ptype: ARP_PTYPE_IPV4, op, sha: s.iface.hwAddressBytes, spa: spaB, tha, tpa: tpaB }, frame, IPOIB_ENCAP_LEN);
     if (op === ARP_OP_REQUEST) this.stats.arpOutRequests++;
@@ -850,7 +851,7 @@ export class Host implements UdpStack, LinkUpper {
   }
 
   private solicit(s: IfState, ip: number, to: IpoibHwAddress | undefined): void {
-    this.sendArp(s, ARP_OP_REQUEST, this.sourceFor(s, ip), ip, to, Buffer.alloc(20));
+    this.sendArp(s, ARP_OP_REQUEST, this.sourceFor(s, ip), ip, to, zeroed(20));
   }
 
   /** arp_ignore (ip-sysctl.rst): 0 any local address; 1 only one on the incoming interface; 2 also the sender in its subnet. */
@@ -1108,7 +1109,7 @@ function formatHw(a: IpoibHwAddress): string {
 }
 
 function bytesOfHw(a: IpoibHwAddress): Buffer {
-  const b = Buffer.alloc(20);
+  const b = zeroed(20);
   b[0] = a.flags;
   b.writeUIntBE(a.qpn, 1, 3);
   a.gid.copy(b, 4);

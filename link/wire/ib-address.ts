@@ -12,6 +12,7 @@
 import { Address4, Address6 } from 'ip-address';
 import { WireError } from '../../codec/wire-error.js';
 import { checkUint } from '../../codec/checked.js';
+import { zeroed } from '../../codec/contract.js';
 import {
   DEFAULT_SUBNET_PREFIX, IPOIB_MGID_SIGNATURE_IPV4, IPOIB_MGID_SIGNATURE_IPV6, MC_SCOPE_LINK_LOCAL,
   PKEY_FULL_MEMBER_BIT,
@@ -88,7 +89,7 @@ export function parseGid(text: string): Buffer {
 }
 
 function gidFromBigInt(v: bigint): Buffer {
-  const out = Buffer.alloc(GID_BYTES);
+  const out = zeroed(GID_BYTES);
   out.writeBigUInt64BE(v >> 64n, 0);
   out.writeBigUInt64BE(v & U64_MAX, 8);
   return out;
@@ -98,7 +99,7 @@ function gidFromBigInt(v: bigint): Buffer {
 export function portGid(guid: bigint, subnetPrefix: bigint = DEFAULT_SUBNET_PREFIX): Buffer {
   checkGuid(guid);
   checkGuid(subnetPrefix);
-  const out = Buffer.alloc(GID_BYTES);
+  const out = zeroed(GID_BYTES);
   out.writeBigUInt64BE(subnetPrefix, 0);
   out.writeBigUInt64BE(guid, 8);
   return out;
@@ -148,7 +149,7 @@ export function mgidPkey(mgid: Uint8Array): number {
 function ipoibMgidPrefix(signature: number, pkey: number, scope: number): Buffer {
   checkUint('MGID', 'pkey', pkey, 16);
   checkUint('MGID', 'scope', scope, 4);
-  const out = Buffer.alloc(GID_BYTES);
+  const out = zeroed(GID_BYTES);
   out[0] = 0xff;
   out[1] = 0x10 | scope;
   out[2] = signature >>> 8;

@@ -3,7 +3,7 @@
 // address and IP multicast -> MGID mapping of RFC 4391 §4 as Linux builds them (ipv4_bcast_addr[],
 // ip_ib_mc_map(), ipv6_ib_mc_map()). Facts: IPOIB-FACTS §3.1, §3.3, §3.4, §1.7.
 
-import { targetBuffer, type Codec } from '../../codec/contract.js';
+import { targetBuffer, zeroed, type Codec } from '../../codec/contract.js';
 import { checkBytes, checkUint, need } from '../../codec/checked.js';
 import { WireError } from '../../codec/wire-error.js';
 
@@ -113,7 +113,7 @@ export function formatIpoibHwAddress(a: IpoibHwAddress): string {
  * case), nothing around them. The WireError names the text and the character offset it failed at.
  */
 export function parseIpoibHwAddress(text: string): IpoibHwAddress {
-  const bytes = Buffer.alloc(IPOIB_HW_ADDRESS_LENGTH);
+  const bytes = zeroed(IPOIB_HW_ADDRESS_LENGTH);
   for (let i = 0; i < IPOIB_HW_ADDRESS_LENGTH; i++) {
     const at = i * 3;
     const pair = text.slice(at, at + 2);
@@ -159,7 +159,7 @@ export function ipoibHwFromKey(key: string): IpoibHwAddress {
 // ---- broadcast and multicast (RFC 4391 §4) ----------------------------------------------------
 
 function multicastAddress(signature: number, pkey: number, scope: number, tail: Uint8Array): IpoibHwAddress {
-  const gid = Buffer.alloc(GID_LENGTH);
+  const gid = zeroed(GID_LENGTH);
   gid[0] = 0xff;
   gid[1] = 0x10 | scope; // flags nibble 1: transient (non-permanent) group
   gid.writeUInt16BE(signature, 2);
@@ -193,7 +193,7 @@ export function ipv4MulticastHwAddress(group: number, broadcast: IpoibHwAddress)
   if (group >>> 28 !== 0xe) {
     throw new WireError('INVALID_RECORD', PROTOCOL, 'group', -1, `0x${group.toString(16)} is not an IPv4 multicast address`);
   }
-  const tail = Buffer.alloc(4);
+  const tail = zeroed(4);
   tail.writeUInt32BE((group & 0x0fffffff) >>> 0);
   return multicastAddress(IPOIB_MGID_SIGNATURE_IPV4, mgidPkey(broadcast), broadcast.gid[1]! & 0xf, tail);
 }

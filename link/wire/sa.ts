@@ -3,7 +3,7 @@
 // OpenSM's osm_sa_respond() / osm_sa_send_error() so that a subnet manager built on these helpers
 // answers the way the one Linux hosts meet does.
 
-import { type Codec } from '../../codec/contract.js';
+import { zeroed, type Codec } from '../../codec/contract.js';
 import { WireError } from '../../codec/wire-error.js';
 import {
   checkMadHeader, f, fixedCodec, fixedRecord, MAD_HEADER_FIELDS, madStatusClassCode,
@@ -165,7 +165,7 @@ const NO_RMPP = {
 } as const;
 
 function dataWith(records: readonly Buffer[], field: string): Buffer {
-  const data = Buffer.alloc(SA_DATA_SIZE);
+  const data = zeroed(SA_DATA_SIZE);
   let at = 0;
   for (const r of records) {
     if (at + r.length > SA_DATA_SIZE) {
