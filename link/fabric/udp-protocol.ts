@@ -166,8 +166,46 @@ const COPY_MAX_BYTES = 512;
  * DATA datagrams received by this end, by their memory: a frame inside one is preceded by its
  * 2-byte length, so a run of such frames going to the same peer is forwarded as one slice of the
  * received bytes, prefixes included (Node gives every received datagram its own ArrayBuffer).
+ * A WeakMap does (and tests use one), but the daemon keeps a RecentDatagrams: a WeakMap keyed by
+ * every received ArrayBuffer grows until a full GC clears it, and at a few thousand datagrams/s
+ * that growth alone made the daemon run a mark-compact GC every ~50 ms.
  */
-export type ReceivedDatagrams = WeakMap<ArrayBufferLike, Buffer>;
+export interface ReceivedDatagrams {
+  get(arrayBuffer: ArrayBufferLike): Buffer | undefined;
+}
+
+/**
+ * The DATA datagrams received since the frames queued from them were last sent: the owner clears it
+ * when no frame is queued (its flush), so it holds about a turn's datagrams. A frame not found goes
+ * out as its own gather entry (still not copied); one found is checked against the datagram's
+ * bounds and its length prefix (takeDataDatagram), so a stale entry cannot misplace it.
+ */
+export class RecentDatagrams implements ReceivedDatagrams {
+  private readonly list: Buffer[] = [];
+  private last: Buffer | undefined;
+
+  add(datagram: Buffer): void {
+    this.list.push(datagram);
+  }
+
+  get(arrayBuffer: ArrayBufferLike): Buffer | undefined {
+    const l = this.last;
+    if (l !== undefined && l.buffer === arrayBuffer) return l;
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      const b = this.list[i]!;
+      if (b.buffer === arrayBuffer) {
+        this.last = b;
+        return b;
+      }
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.list.length = 0;
+    this.last = undefined;
+  }
+}
 
 /** The offset of `frame` in `src` when the two bytes before it there are its length; else -1. */
 function prefixedOffset(src: Buffer, frame: Buffer): number {

@@ -19,7 +19,7 @@ import type { FabricPort } from './switch.js';
 import {
   AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
   decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
-  defaultMaxBatchBytes, type ReceivedDatagrams, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
+  defaultMaxBatchBytes, RecentDatagrams, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
   type SetMcastFilterMessage,
 } from './udp-protocol.js';
 
@@ -139,7 +139,7 @@ export class FabricDaemon {
   private nextSession = 1;
   private readonly dirty: Session[] = [];
   /** DATA datagrams received, so their frames can be forwarded without a copy (udp-protocol ReceivedDatagrams). */
-  private readonly received: ReceivedDatagrams = new WeakMap();
+  private readonly received = new RecentDatagrams();
   private rxSession: Session | undefined;
   private flushScheduled = false;
   private readonly errorBudget = new Map<string, { second: number; n: number }>();
@@ -322,8 +322,10 @@ export class FabricDaemon {
       if (!isWireError(err)) throw err;
       return this.drop('MALFORMED', from, err.message);
     }
-    // Frames the switch sends on unchanged may leave in place (takeDataDatagram).
-    this.received.set(buf.buffer, buf);
+    // Frames the switch sends on unchanged may leave in place (takeDataDatagram). With nothing
+    // queued, no frame can lie in an older datagram: the list is emptied.
+    if (this.dirty.length === 0) this.received.clear();
+    this.received.add(buf);
     this.rxSession = s;
     forEachFrame(buf, 0, this.onFrame);
     this.rxSession = undefined;
@@ -519,6 +521,7 @@ export class FabricDaemon {
     this.flushScheduled = false;
     const list = this.dirty.splice(0);
     for (const s of list) this.flushSession(s);
+    this.received.clear();
   }
 
   private flushSession(s: Session): void {
