@@ -14,8 +14,10 @@
 // MAD (class 0x09, attribute 0xFF01) to the server's QP1; the answer carries the server's UD QPN,
 // Q_Key and test. perftest exchanges the same facts over a TCP socket instead.
 //
-// ud-bw: the client sends --count datagrams of --size bytes, at most --window unacknowledged (the
-// server acknowledges every 64); the server reports what arrived. Messages/s and MB/s are the
+// ud-bw: the client sends --count datagrams of --size bytes (each numbered), at most --window
+// beyond the highest number the server has seen (it acknowledges every quarter window, at most
+// every 256 arrivals, with its count and that number; a message below that number that never
+// arrived is lost, not in flight); the server reports what arrived. Messages/s and MB/s are the
 // server's (first to last arrival), losses = sent - received. ud-lat: ping-pong of --count
 // datagrams; latency printed as perftest does, half the round trip (p50 / p99 / average), and the
 // round trip itself.
@@ -26,7 +28,7 @@ import { RealScheduler } from '../link/fabric/scheduler.js';
 import { InProcessTransport, type Transport } from '../link/fabric/transport.js';
 import { UdpTransport } from '../link/fabric/udp-client.js';
 import { DEFAULT_FABRIC_HOST, DEFAULT_FABRIC_PORT, parseFabricAddress } from '../link/fabric/udp-protocol.js';
-import { openDevice, SaClient, type AddressHandle, type CompletionQueue, type Device, type Qp } from '../link/verbs/index.js';
+import { openDevice, SaClient, type AddressHandle, type CompletionQueue, type Device, type Qp, type RecvWr, type SendWr } from '../link/verbs/index.js';
 import { gidSubnetPrefix, portGid } from '../link/wire/ib-address.js';
 import { CliError, EXIT_OK, EXIT_RUNTIME, intOption, program, run } from './cli.js';
 
@@ -36,9 +38,21 @@ export type PerfTest = 'ud-bw' | 'ud-lat';
 const PERF_MGMT_CLASS = 0x09;
 const PERF_ATTR_QP_INFO = 0xff01;
 const PERF_QKEY = 0x11111111;
+/**
+ * The test's own header, the first 16 bytes of every message, big-endian: kind u8, 3 bytes 0, then by
+ * kind: DATA seq u32, window u32; ACK received u32, seen u32 (the seq after the highest DATA that
+ * arrived); FIN sent u32; FIN-ACK received u32, seconds f64 (first to last DATA); PING / PONG seq u32.
+ */
 const HDR = 16;
 const KIND = { DATA: 1, ACK: 2, FIN: 3, FIN_ACK: 4, PING: 5, PONG: 6 } as const;
-const ACK_EVERY = 64;
+/** ud-bw: the server acknowledges every quarter window of arrivals (the client's window is in each DATA), and at least every this many. */
+const ACK_EVERY_MAX = 256;
+/** ud-bw: messages the client posts per event-loop turn at most. */
+const BURST = 256;
+/** ud-bw: with the window full and no ACK for this long, what is in flight is taken as lost... */
+const STALL_MS = 50;
+/** ... a wait that doubles, up to this, each time such a window turns out to have been only late. */
+const STALL_MAX_MS = 1000;
 const RECV_DEPTH = 4096;
 const TEST_CODE: Record<PerfTest, number> = { 'ud-bw': 1, 'ud-lat': 2 };
 
@@ -50,6 +64,8 @@ export interface BwResult {
   sent: number;
   received: number;
   lost: number;
+  /** Times the window was full with no ACK for the stall wait, and what was in flight was taken as lost. */
+  stalls: number;
   seconds: number;
   messagesPerSecond: number;
   mbPerSecond: number;
@@ -90,6 +106,8 @@ class Endpoint {
   readonly send: CompletionQueue;
   readonly recv: CompletionQueue;
   private readonly ahs = new Map<number, AddressHandle>();
+  private readonly wrs: RecvWr[] = [];
+  private lastWr: SendWr | undefined;
 
   constructor(readonly device: Device) {
     const pd = device.allocPd();
@@ -97,7 +115,10 @@ class Endpoint {
     this.recv = device.createCq(RECV_DEPTH * 2);
     this.qp = pd.createQp({ qpType: 'UD', sendCq: this.send, recvCq: this.recv, cap: { maxRecvWr: RECV_DEPTH, maxSendWr: 4096 } });
     this.qp.modify({ qpState: 'INIT', pkeyIndex: 0, portNum: 1, qkey: PERF_QKEY });
-    for (let i = 0; i < RECV_DEPTH; i++) this.qp.postRecv({ wrId: i });
+    for (let i = 0; i < RECV_DEPTH; i++) {
+      this.wrs.push({ wrId: i });
+      this.qp.postRecv(this.wrs[i]!);
+    }
     this.qp.modify({ qpState: 'RTR' });
     this.qp.modify({ qpState: 'RTS', sqPsn: 0 });
   }
@@ -112,14 +133,22 @@ class Endpoint {
   }
 
   post(dlid: number, qpn: number, data: Uint8Array): void {
-    this.qp.postSend({ wrId: 0, data, ud: { ah: this.ah(dlid), remoteQpn: qpn, remoteQkey: PERF_QKEY } });
+    // post_send copies the data into the packet at once: the last WR serves again for the same
+    // destination and buffer (ud-bw posts one buffer, renumbered, a million times).
+    let wr = this.lastWr;
+    if (wr === undefined || wr.data !== data || wr.ud!.remoteQpn !== qpn || wr.ud!.ah.attr.dlid !== dlid) {
+      wr = { wrId: 0, data, ud: { ah: this.ah(dlid), remoteQpn: qpn, remoteQkey: PERF_QKEY } };
+      this.lastWr = wr;
+    }
+    this.qp.postSend(wr);
   }
 
   /** Every arrived datagram (payload view, sender LID and QPN); receives are re-posted at once. */
   drain(fn: (data: Buffer, slid: number, srcQp: number) => void): number {
     const wcs = this.recv.poll(this.recv.length);
     for (const wc of wcs) {
-      this.qp.postRecv({ wrId: wc.wrId });
+      // The QP keeps a WR only until a datagram takes it: each ring slot's WR is posted again as is.
+      this.qp.postRecv(this.wrs[wc.wrId] ?? { wrId: wc.wrId });
       if (wc.status === 'SUCCESS' && wc.data !== undefined) fn(wc.data, wc.slid, wc.srcQp);
     }
     return wcs.length;
@@ -169,6 +198,9 @@ export async function serve(f: FabricHandle, test: PerfTest, serverName: string,
       device.sendMad(portNum, r, m.slid, { sl: m.sl, destQp: m.srcQp });
     });
     let received = 0;
+    /** ud-bw: the sequence number after the highest DATA that arrived. */
+    let seen = 0;
+    let ackedAt = 0;
     let first = 0;
     let last = 0;
     let done = false;
@@ -182,18 +214,23 @@ export async function serve(f: FabricHandle, test: PerfTest, serverName: string,
         if (opts.signal?.aborted === true) throw new CliError('interrupted', EXIT_RUNTIME);
         continue;
       }
+      // Arrival time of everything this drain finds: it was all queued when the drain began.
+      const now = performance.now();
       ep.drain((data, slid, srcQp) => {
         if (data.length < HDR) return;
         const kind = data[0]!;
         if (client === '') client = `LID ${slid} QPN 0x${srcQp.toString(16)}`;
         if (kind === KIND.DATA) {
-          const now = performance.now();
           if (received === 0) first = now;
           last = now;
           received++;
-          if (received % ACK_EVERY === 0) {
+          const seq = data.readUInt32BE(4);
+          if (seq >= seen) seen = seq + 1;
+          if (received - ackedAt >= Math.min(ACK_EVERY_MAX, Math.max(1, data.readUInt32BE(8) >>> 2))) {
+            ackedAt = received;
             reply[0] = KIND.ACK;
             reply.writeUInt32BE(received, 4);
+            reply.writeUInt32BE(seen, 8);
             ep.post(slid, srcQp, reply);
           }
         } else if (kind === KIND.PING) {
@@ -314,37 +351,58 @@ export async function clientBw(f: FabricHandle, o: ClientOptions): Promise<BwRes
     const window = o.window ?? 1024;
     const msg = Buffer.alloc(Math.max(HDR, o.size));
     msg[0] = KIND.DATA;
+    msg.writeUInt32BE(window, 8);
     let sent = 0;
-    let acked = 0;
-    let forgiven = 0;
+    // Flow control on what the server has seen, not on what it has received: an ACK carries the
+    // sequence number after the highest DATA that arrived, and everything below it is no longer in
+    // flight (delivered, or lost: the path keeps a session's order, so a hole below it is a loss).
+    // A loss therefore costs nothing but the message; only a window lost whole leaves no ACK to
+    // learn from, and that alone waits STALL_MS.
+    let seen = 0;
     let lastProgress = performance.now();
+    // A window taken as lost that was only late (the machine was busy), or a second one taken as
+    // lost with no ACK in between, doubles the wait: in flight stays near the window.
+    let stallMs = STALL_MS;
+    let stalls = 0;
+    let forgivenFrom = 0;
+    let forgivenTo = 0;
+    const onAck = (d: Buffer): void => {
+      if (d[0] !== KIND.ACK || d.length < HDR) return;
+      const s = d.readUInt32BE(8);
+      if (s > forgivenFrom && s <= forgivenTo) stallMs = Math.min(STALL_MAX_MS, 2 * stallMs);
+      if (s > forgivenFrom) forgivenTo = 0;
+      if (s > seen) { seen = s; lastProgress = performance.now(); }
+    };
     while (sent < o.count) {
-      p.ep.drain((d) => {
-        if (d[0] === KIND.ACK) {
-          const n = d.readUInt32BE(4);
-          if (n > acked) { acked = n; lastProgress = performance.now(); }
+      p.ep.drain(onAck);
+      if (sent - seen >= window) {
+        const waited = performance.now() - lastProgress;
+        if (waited < stallMs) {
+          // Sleep until an ACK arrives (no spinning: the daemon and the server need the CPU).
+          await waitCq(p.ep.recv, Math.max(1, Math.ceil(stallMs - waited)));
+          continue;
         }
-      });
-      let credit = window - (sent - acked - forgiven);
-      if (credit <= 0 && performance.now() - lastProgress > 20) {
-        // No acknowledgement for 20 ms with the window full: what is in flight is lost.
-        forgiven = sent - acked;
+        stalls++;
+        if (forgivenTo !== 0) stallMs = Math.min(STALL_MAX_MS, 2 * stallMs);
+        forgivenFrom = seen;
+        forgivenTo = sent;
+        seen = sent;
         lastProgress = performance.now();
-        credit = window;
       }
-      const burst = Math.min(credit, 256, o.count - sent);
+      const burst = Math.min(window - (sent - seen), BURST, o.count - sent);
       for (let i = 0; i < burst; i++) {
         msg.writeUInt32BE(sent, 4);
         p.ep.post(p.dlid, p.qpn, msg);
         sent++;
       }
+      // One turn: the transport sends what this one queued, ACKs get read.
       await new Promise<void>((r) => setImmediate(r));
     }
     const fin = await finish(p, sent);
     if (fin === undefined) throw new CliError('the server never acknowledged the end of the test', EXIT_RUNTIME);
     const seconds = fin.seconds > 0 ? fin.seconds : Number.NaN;
     return {
-      test: 'ud-bw', fabric: f.name, size: msg.length, count: o.count, sent, received: fin.received, lost: sent - fin.received, seconds,
+      test: 'ud-bw', fabric: f.name, size: msg.length, count: o.count, sent, received: fin.received, lost: sent - fin.received, stalls, seconds,
       messagesPerSecond: fin.received / seconds, mbPerSecond: (fin.received * msg.length) / 1e6 / seconds,
     };
   } finally {
@@ -398,7 +456,7 @@ export async function clientLat(f: FabricHandle, o: ClientOptions): Promise<LatR
 function formatBw(r: BwResult): string {
   return `ud-bw over ${r.fabric}: ${r.received}/${r.sent} messages of ${r.size} B in ${r.seconds.toFixed(3)} s: `
     + `${Math.round(r.messagesPerSecond).toLocaleString('en-US')} msg/s, ${r.mbPerSecond.toFixed(2)} MB/s, `
-    + `lost ${r.lost} (${((100 * r.lost) / Math.max(1, r.sent)).toFixed(2)}%)\n`;
+    + `lost ${r.lost} (${((100 * r.lost) / Math.max(1, r.sent)).toFixed(2)}%)${r.stalls > 0 ? `, ${r.stalls} stall(s)` : ''}\n`;
 }
 
 function formatLat(r: LatResult): string {
