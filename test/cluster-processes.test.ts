@@ -129,13 +129,14 @@ t.test('a small run: 32 hosts in 2 processes on a fabric daemon started for the 
   t.equal(tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', '_ws.malformed']).trim(), '', 'no malformed raw frame');
 });
 
-// Scaled for CI: 40 hosts, and 3 s of service between kills (the brief's example is 200 hosts and
-// 2 s; a restart costs a process start, 2 to 10 s on this shared machine, so 2 s leaves the server
-// up a fifth of the time). bench/cluster-chaos.bench.ts runs the 1,000-host form.
-t.test('chaos: loss, duplication, reordering and a server killed with SIGKILL every 3 s', async (t) => {
+// Scaled for CI: 200 hosts (the issue's run is 1,000), the server killed every 2 s of service. A
+// restart is a process start (0.2 s from the compiled tree) plus the fabric timing the dead port out;
+// the whole run takes about a minute on this shared 2-core machine. bench/cluster-chaos.bench.ts runs
+// the 1,000-host form.
+t.test('chaos: 200 hosts, loss, duplication, reordering and a server killed with SIGKILL every 2 s', async (t) => {
   const db = join(dir, 'chaos.sqlite');
-  const r = await cluster(['--fabric', 'spawn', '--processes', '2', '--nodes', '40', '--loss', '20%', '--dup', '20%', '--reorder', '20%',
-    '--kill-server-every', '3', '--lease-db', `sqlite:${db}`, '--json', '--quiet'], 200_000);
+  const r = await cluster(['--fabric', 'spawn', '--processes', '2', '--nodes', '200', '--loss', '20%', '--dup', '20%', '--reorder', '20%',
+    '--kill-server-every', '2', '--lease-db', `sqlite:${db}`, '--json', '--quiet'], 400_000);
   t.equal(r.code, 0, `exit 0 (stderr: ${r.err.slice(-3).join(' | ')})`);
   const report = JSON.parse(r.out) as ClusterReport;
   t.same(report.problems, []);
@@ -143,7 +144,7 @@ t.test('chaos: loss, duplication, reordering and a server killed with SIGKILL ev
   t.equal(report.processes?.serverRestarts, report.processes?.serverKills, 'and restarted after every kill');
   t.ok((report.faults?.lost ?? 0) > 0 && (report.faults?.duplicated ?? 0) > 0 && (report.faults?.reordered ?? 0) > 0,
     `the daemon injected faults (${JSON.stringify(report.faults)})`);
-  checkBound(t, report, await leases(db), 40);
+  checkBound(t, report, await leases(db), 200);
   t.same(await allGone(r.pids), [], 'no child left running after exit');
 });
 
