@@ -14,23 +14,16 @@
 // at once (a write takes no virtual time) let nothing else happen during a commit, so every group
 // commit held one lease and the run spent a fifth of the DHCP phase idle, waiting for fsyncs.
 import type { LeaseStore } from '../../lease-db/lease.js';
-import type { Scheduler } from '../../link/fabric/scheduler.js';
+import type { VirtualScheduler } from '../../link/fabric/scheduler.js';
 
 /** The longest virtual time a lease-database operation may take (see above). */
 export const VIRTUAL_IO_MS = 2;
 
 /**
  * The store, with virtual time held at (start + horizonMs) while an operation started at `start` is
- * in flight: a timer at the horizon re-arms itself at 0 ms (from setImmediate, never from inside
- * the scheduler's pass, which would spin), so the scheduler always has something due at the horizon
- * and never jumps past it.
+ * in flight (VirtualScheduler.hold: the run waits for the operation, it does not spin).
  */
-export function holdClockDuringIo(store: LeaseStore, scheduler: Scheduler, horizonMs = VIRTUAL_IO_MS): LeaseStore {
-  const hold = (op: { done: boolean }): void => {
-    const tick = (): void => { if (!op.done) setImmediate(rearm); };
-    const rearm = (): void => { if (!op.done) scheduler.setTimer(0, tick); };
-    scheduler.setTimer(horizonMs, tick);
-  };
+export function holdClockDuringIo(store: LeaseStore, scheduler: VirtualScheduler, horizonMs = VIRTUAL_IO_MS): LeaseStore {
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
     get(target, prop) {
@@ -41,10 +34,8 @@ export function holdClockDuringIo(store: LeaseStore, scheduler: Scheduler, horiz
         const fn = v as (...args: unknown[]) => unknown;
         w = (...args: unknown[]): unknown => {
           const r = fn.apply(target, args);
-          if (!(r instanceof Promise)) return r;
-          const op = { done: false };
-          hold(op);
-          return r.finally(() => { op.done = true; });
+          if (r instanceof Promise) scheduler.hold(scheduler.now() + horizonMs, r);
+          return r;
         };
         wrapped.set(prop, w);
       }
