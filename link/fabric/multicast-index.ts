@@ -26,7 +26,8 @@ export interface RoutePort {
 }
 
 export interface InstalledFilter {
-  compiled: CompiledFilter;
+  /** The per-port check of a candidate packet; compiled on first use (most filters are replaced before one is needed). */
+  readonly compiled: CompiledFilter;
   parts: FilterParts;
   /** The filter as installed (a private copy), to recognise a reinstall that changes nothing. */
   source: MulticastFilter;
@@ -37,7 +38,8 @@ export interface McEntry {
   readonly route: McRoute;
   /** Position in the MFT list: deliveries happen in this order on every path. */
   order: number;
-  filter: CompiledFilter | undefined;
+  /** The port's installed filter for this MLID (its compiled check runs on each candidate packet). */
+  filter: InstalledFilter | undefined;
   /** Indexed (ACTIVE, with a filter): its declined packets are counted through the ledger. */
   bulk: boolean;
   scope: ScopeGroup | undefined;
@@ -143,7 +145,7 @@ export class McRoute {
   /** The port's filter or state changed: move the entry to where it now belongs. */
   refresh(e: McEntry): void {
     const f = e.port.mcFilters?.get(this.mlid);
-    e.filter = f?.compiled;
+    e.filter = f;
     if (f === undefined || e.port.info.state !== 'ACTIVE') { this.unindex(e); this.plain.add(e); return; }
     const parts = f.parts;
     if (e.bulk && e.scope!.sig === parts.scope && e.mtu === e.port.mtuBytes) { this.rekey(e, e.scope!, parts); return; }

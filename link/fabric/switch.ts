@@ -6,7 +6,7 @@ import { isMulticastLid, isUnicastLid } from '../wire/ib-constants.js';
 import { stampVcrc } from '../wire/ib-packet.js';
 import { PortCounters, type DropReason } from './counters.js';
 import type { PacketSink } from './fault.js';
-import { compileMulticastFilter, copyFilter, filterParts, sameFilter, type MulticastFilter } from './multicast-filter.js';
+import { compileMulticastFilter, copyFilter, filterParts, sameFilter, validateMulticastFilter, type CompiledFilter, type FilterParts, type MulticastFilter } from './multicast-filter.js';
 import { McRoute, settlePort, type InstalledFilter, type McEntry } from './multicast-index.js';
 import { parsePacket, type PacketView } from './packet-view.js';
 import { mtuBytes, type PortInfo, type PortState } from './port-info.js';
@@ -144,7 +144,9 @@ export class Switch {
       // A host recomputes its filter at every neighbour change; most recomputations change nothing.
       const was = port.mcFilters?.get(mlid);
       if (was !== undefined && sameFilter(was.source, filter)) return;
-      const installed: InstalledFilter = { compiled: compileMulticastFilter(filter), parts: filterParts(filter), source: copyFilter(filter) };
+      validateMulticastFilter(filter);
+      const source = copyFilter(filter);
+      const installed = new LazyFilter(filterParts(source), source);
       (port.mcFilters ??= new Map()).set(mlid, installed);
     }
     const e = port.mcEntries?.get(mlid);
@@ -205,7 +207,7 @@ export class Switch {
         tc.received(buf.length);
         const f = e.filter;
         // A packet the HCA would drop as damaged is handed over, so it is counted as such there.
-        if (f !== undefined && v.error === undefined && v.icrcOk() && !f(v)) { tc.notListened++; continue; }
+        if (f !== undefined && v.error === undefined && v.icrcOk() && !f.compiled(v)) { tc.notListened++; continue; }
         to.egress(buf, v);
       }
       return;
@@ -220,3 +222,15 @@ export class Switch {
     return undefined;
   }
 }
+
+/** An installed filter whose compiled check is built the first time a candidate packet needs it. */
+class LazyFilter implements InstalledFilter {
+  private fn: CompiledFilter | undefined;
+
+  constructor(readonly parts: FilterParts, readonly source: MulticastFilter) {}
+
+  get compiled(): CompiledFilter {
+    return this.fn ??= compileMulticastFilter(this.source);
+  }
+}
+
