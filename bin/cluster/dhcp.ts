@@ -101,6 +101,12 @@ export function leaseDbSpec(text: string): string {
 
 type Client = HostClient;
 
+/** A SQLite store's group-commit counters (transactions, lease writes they carried), for the report. */
+function groupCommits(store: LeaseStore): { commits?: { transactions: number; writes: number } } {
+  const c = (store as { commits?: { transactions: number; writes: number } }).commits;
+  return c === undefined ? {} : { commits: { transactions: c.transactions, writes: c.writes } };
+}
+
 export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
   const P = o.partitions ?? 1;
   const K = o.servers ?? 1;
@@ -309,6 +315,7 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
         doraPerSecond: meters[j]!.ratePerSecond(), leasesInDb,
         ...(P > 1 ? { interfaces: d.links.map((l) => `${l.name} ${ipv4ToString(l.address)}`) } : {}),
         ...(K > 1 ? { leasesGranted: grantedBy.get(layout.serverNames[j]!) ?? 0, commitsRefused: st.drops['commit-failed'] ?? 0 } : {}),
+        ...groupCommits(stores[j]!),
       };
     });
     if (K > 1) {

@@ -43,6 +43,8 @@ export interface ServerReport {
    * address first, so the reply was withheld and the client retried.
    */
   commitsRefused?: number;
+  /** Group commits of a SQLite lease store: transactions, and the lease writes they carried. */
+  commits?: { transactions: number; writes: number };
 }
 
 /** --loss, --dup, --reorder, --delay as asked, and what the fabric did (link/fabric/fault.ts FaultStats). */
@@ -155,7 +157,9 @@ export function formatReport(r: ClusterReport): string {
   for (const s of servers) {
     const kv = (o: Record<string, number>): string => Object.entries(o).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     const mine = s.leasesGranted !== undefined ? `; ${s.leasesGranted} bound leases granted` : '';
-    const conflicts = s.commitsRefused !== undefined ? `; ${s.commitsRefused} lease writes refused (address taken by another server)` : '';
+    const conflicts = (s.commitsRefused !== undefined ? `; ${s.commitsRefused} lease writes refused (address taken by another server)` : '') +
+      (s.commits !== undefined && s.commits.transactions > 0
+        ? `; ${s.commits.writes} lease writes in ${s.commits.transactions} commits (${(s.commits.writes / s.commits.transactions).toFixed(1)} a commit)` : '');
     out.push(`server${servers.length > 1 ? ` ${s.name}` : ''}: received ${kv(s.received)}; sent ${kv(s.sent)}; drops ${kv(s.drops)}; ` +
       `${Math.round(s.doraPerSecond)} DORA/s${mine}${conflicts}; ${s.leasesInDb} leases in the database`);
   }
