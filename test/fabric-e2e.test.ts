@@ -303,12 +303,15 @@ t.test('daemon + two host processes over UDP', { timeout: 110_000 }, async (t) =
   t.same(s1.fabric.ports.filter((p) => p.hostName.startsWith('host-')).map((p) => [p.hostName, p.state]).sort(),
     [['host-a', 'ACTIVE'], ['host-b', 'ACTIVE']], 'both host ports ACTIVE');
 
-  // A second attach of host-a's GUID while host-a lives is refused; so is an HCA port out of range.
-  const probe = await UdpTransport.connect('127.0.0.1', port, { reattach: false, attachTimeoutMs: 300, attachRetries: 5 });
+  // A second attach of host-a's GUID while host-a lives is refused (after duplicateGuidWaitMs of
+  // asking again, in case it is a restarted host-a's old session); so is an HCA port out of range.
+  const probe = await UdpTransport.connect('127.0.0.1', port, { reattach: false, attachTimeoutMs: 300, attachRetries: 5, duplicateGuidWaitMs: 1000 });
   t.teardown(() => probe.close());
   const sink = { packet: () => undefined, portInfo: () => undefined };
+  const asked = Date.now();
   const dup = await probe.attach({ hostName: 'host-a', portNum: 1 }, sink).then(() => undefined, (e: unknown) => e);
   t.ok(dup instanceof UdpFabricError && dup.code === 'DUPLICATE_GUID', `duplicate GUID refused: ${String(dup)}`);
+  t.ok(Date.now() - asked >= 1000, 'after asking again for duplicateGuidWaitMs');
   t.match(String(dup), /already attached/, 'the error names the reason');
   const range = await probe.attach({ hostName: 'host-c', portNum: 255 }, sink).then(() => undefined, (e: unknown) => e);
   t.ok(range instanceof UdpFabricError && range.code === 'PORT_OUT_OF_RANGE', `port 255 refused: ${String(range)}`);
@@ -490,6 +493,32 @@ t.test('in one process: a host survives a restart of the daemon (DETACH SHUTDOWN
   t.same(reply.type === 'ERROR' ? reply.code : reply, ErrorCode.ADDRESS_MISMATCH, 'KEEPALIVE from another address: ERROR ADDRESS_MISMATCH');
   t.equal(d.drops.ADDRESS_MISMATCH, 1, 'and counted');
   dev.close();
+});
+
+t.test('liveness is per host address: one session heard keeps every session of that socket alive', { timeout: 30_000 }, async (t) => {
+  // A host process with many ports (a cluster host group) that is busy sends DATA on some of them
+  // long before it gets round to every port's KEEPALIVE: the daemon must not time the others out.
+  const { FabricDaemon } = await import('../link/fabric/udp-server.js');
+  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0, keepaliveMs: 100, keepaliveTimeoutMs: 400 });
+  t.teardown(() => d.close());
+  const raw = await rawSocket(d.address().port);
+  t.teardown(() => raw.close());
+  const sessions: number[] = [];
+  for (const [i, name] of ['busy-1', 'busy-2'].entries()) {
+    raw.send(encodeControl({ type: 'ATTACH', requestId: i + 1, hostName: name, portNum: 1, mtuCap: 5, rate: 3, nodeGuid: undefined, portGuid: undefined }));
+    for (;;) { const m = await raw.next(2000); if (m.type === 'ATTACH_OK') { sessions.push(m.session); break; } }
+  }
+  const alive = (): string[] => d.status().daemon.sessions.filter((x) => x.alive).map((x) => x.hostName).sort();
+  t.same(alive(), ['busy-1', 'busy-2'], 'two sessions from one socket');
+  // Only the first session speaks, for 4 timeouts' worth.
+  for (let i = 0; i < 16; i++) {
+    raw.send(encodeControl({ type: 'KEEPALIVE', session: sessions[0]! }));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.same(alive(), ['busy-1', 'busy-2'], 'the silent session is alive while its socket is heard from (1.6 s, timeout 0.4 s)');
+  // The socket goes silent: both are timed out.
+  await new Promise((r) => setTimeout(r, 1000));
+  t.same(alive(), [], 'with the whole socket silent, both are timed out');
 });
 
 // ---- early multicast filters over the protocol (SET-MCAST-FILTER / MCAST-FILTER-OK) -----------

@@ -24,6 +24,13 @@ export interface UdpTransportOptions {
   attachTimeoutMs?: number;
   /** ATTACH attempts after the first. */
   attachRetries?: number;
+  /**
+   * How long a first ATTACH refused with DUPLICATE_GUID keeps being retried (default 4000 ms, above
+   * the daemon's default keep-alive timeout of 3 s): a host restarted right after it was killed
+   * finds its GUID still held by its old session until the daemon times that out. A GUID held by a
+   * live host is still refused, this much later. 0: refused at once.
+   */
+  duplicateGuidWaitMs?: number;
   /** DATA datagram size limit (default: udp-protocol defaultMaxBatchBytes of the daemon's address). */
   maxBatchBytes?: number;
   /** Attach again after the daemon timed the port out, restarted or went silent (default true). */
@@ -53,7 +60,7 @@ interface Link {
   timeoutMs: number;
   out: Buffer[];
   outBytes: number;
-  pending: { resolve: (l: PortLink) => void; reject: (e: Error) => void; tries: number } | undefined;
+  pending: { resolve: (l: PortLink) => void; reject: (e: Error) => void; tries: number; since: number } | undefined;
   /** Early multicast filters by MLID, as the host last set them (udp-protocol "Early multicast filters"). */
   filters: Map<number, LinkFilter> | undefined;
   filterSeq: number;
@@ -88,6 +95,8 @@ export class UdpTransport implements Transport {
   /** SET-MCAST-FILTER datagrams sent, resends included. */
   filtersSent = 0;
   private readonly filterDirty: { l: Link; mlid: number }[] = [];
+  /** When the daemon last sent anything for a live session of this socket (Date.now()). */
+  private heardAt = 0;
   private readonly links = new Set<Link>();
   private readonly bySession = new Map<number, Link>();
   private readonly byRequest = new Map<number, Link>();
@@ -100,6 +109,7 @@ export class UdpTransport implements Transport {
   private closed = false;
   private readonly attachTimeoutMs: number;
   private readonly attachRetries: number;
+  private readonly duplicateGuidWaitMs: number;
   private readonly maxBatchBytes: number;
   private readonly reattach: boolean;
   private readonly onEvent: (e: TransportEvent) => void;
@@ -109,6 +119,7 @@ export class UdpTransport implements Transport {
     this.port = port;
     this.attachTimeoutMs = opts.attachTimeoutMs ?? 500;
     this.attachRetries = opts.attachRetries ?? 5;
+    this.duplicateGuidWaitMs = opts.duplicateGuidWaitMs ?? 4000;
     this.maxBatchBytes = opts.maxBatchBytes ?? defaultMaxBatchBytes(host);
     this.reattach = opts.reattach ?? true;
     this.onEvent = opts.onEvent ?? (() => undefined);
@@ -142,7 +153,7 @@ export class UdpTransport implements Transport {
       filters: undefined, filterSeq: 0,
     };
     return new Promise<PortLink>((resolve, reject) => {
-      link.pending = { resolve, reject, tries: 0 };
+      link.pending = { resolve, reject, tries: 0, since: Date.now() };
       this.links.add(link);
       this.sendAttach(link);
     });
@@ -217,7 +228,8 @@ export class UdpTransport implements Transport {
         continue;
       }
       if (l.up) {
-        if (now - l.lastHeard > l.timeoutMs) {
+        // Any word from the daemon for any of this socket's sessions shows the daemon is there.
+        if (now - Math.max(l.lastHeard, this.heardAt) > l.timeoutMs) {
           this.linkDown(l, `no word from the fabric for ${l.timeoutMs} ms`);
         } else {
           if (l.filters !== undefined) this.resendFilters(l, now);
@@ -287,7 +299,7 @@ export class UdpTransport implements Transport {
     if (type === MessageType.DATA) {
       const l = this.bySession.get(buf.readUInt32BE(4));
       if (l === undefined || !l.up) return this.drop('UNKNOWN_SESSION', `DATA for session ${buf.readUInt32BE(4)}`);
-      l.lastHeard = Date.now();
+      l.lastHeard = this.heardAt = Date.now();
       try {
         forEachFrame(buf, 0, undefined);
       } catch (err) {
@@ -323,7 +335,7 @@ export class UdpTransport implements Transport {
         this.byRequest.delete(m.requestId);
         l.session = m.session;
         l.up = true;
-        l.lastHeard = Date.now();
+        l.lastHeard = this.heardAt = Date.now();
         l.lastKeepalive = l.lastHeard;
         l.keepaliveMs = Math.max(50, m.keepaliveMs);
         l.timeoutMs = Math.max(l.keepaliveMs * 2, m.timeoutMs);
@@ -354,6 +366,11 @@ export class UdpTransport implements Transport {
           // A re-attach refused (e.g. the old session is not timed out yet): keep trying.
           return;
         }
+        if (name === 'DUPLICATE_GUID' && Date.now() - p.since < this.duplicateGuidWaitMs) {
+          // Perhaps our own previous life's session, not timed out yet: ask again after attachTimeoutMs.
+          p.tries = 0;
+          return;
+        }
         l.pending = undefined;
         this.forget(l);
         p.reject(new UdpFabricError(name ?? 'REFUSED', `fabric refused ${l.req.hostName} port ${l.req.portNum}: ${name ?? `code ${m.code}`}: ${m.text}`));
@@ -362,7 +379,7 @@ export class UdpTransport implements Transport {
       case 'PORT_STATE': {
         const l = this.bySession.get(m.session);
         if (l === undefined || !l.up) return this.drop('UNKNOWN_SESSION', `PORT-STATE for session ${m.session}`);
-        l.lastHeard = Date.now();
+        l.lastHeard = this.heardAt = Date.now();
         // seq orders the changes: an older one overtaken by a newer (UDP reorders) is ignored.
         if (((m.seq - l.seq) | 0) < 0) return;
         const changed = l.info === undefined || l.seq !== m.seq;
@@ -386,7 +403,7 @@ export class UdpTransport implements Transport {
       case 'MCAST_FILTER_OK': {
         const l = this.bySession.get(m.session);
         if (l === undefined || !l.up) return this.drop('UNKNOWN_SESSION', `MCAST-FILTER-OK for session ${m.session}`);
-        l.lastHeard = Date.now();
+        l.lastHeard = this.heardAt = Date.now();
         const f = l.filters?.get(m.mlid);
         if (f !== undefined && f.seq === m.seq) f.acked = true;
         return;

@@ -52,9 +52,11 @@
 // ATTACH-OK or ATTACH-ERR; the daemon answers a retry from the same address with the same
 // ATTACH-OK. The session id then names the port in every message; the daemon accepts a session's
 // messages only from the address that attached it. The host sends KEEPALIVE every keepaliveMs
-// (1000 ms by default); a session the daemon hears nothing from for timeoutMs (3000 ms by default)
-// is timed out: its port goes DOWN and leaves its multicast groups, and the daemon sends DETACH
-// (reason TIMED_OUT) in case the host is still there. A timed-out port stays listed as DOWN
+// (1000 ms by default); when the daemon hears nothing for timeoutMs (3000 ms by default) from the
+// address a session attached from (any message of any of that address's live sessions counts: one
+// socket, one process), the session is timed out: its port goes DOWN and leaves its multicast
+// groups, and the daemon sends DETACH (reason TIMED_OUT) in case the host is still there. The host
+// likewise counts any message from the daemon as word for all its sessions. A timed-out port stays listed as DOWN
 // until its GUID attaches again (which replaces it) or it has been gone 5 minutes. DATA or
 // KEEPALIVE on a session the daemon does not know gets ERROR NOT_ATTACHED (at most 10 per second
 // per source address), so a host whose daemon restarted learns it must attach again.

@@ -135,6 +135,13 @@ export class FabricDaemon {
   private readonly sched = new RealScheduler();
   private readonly log: DaemonLogger;
   private readonly sessions = new Map<number, Session>();
+  /**
+   * When anything last arrived for a live session from each host address (ADDRESS:PORT): every
+   * session of that address is alive while it is heard from at all. One process holds all the
+   * ports of its socket, so it lives or dies with them; a host group of a thousand ports whose
+   * event loop is busy sends DATA long before it gets to each port's KEEPALIVE.
+   */
+  private readonly heardFrom = new Map<string, number>();
   private readonly byGuid = new Map<bigint, Session>();
   private nextSession = 1;
   private readonly dirty: Session[] = [];
@@ -309,7 +316,9 @@ export class FabricDaemon {
       this.replyError(from, id, ErrorCode.ADDRESS_MISMATCH, `session ${id} was attached from another address`);
       return undefined;
     }
-    s.lastSeen = this.sched.now();
+    const now = this.sched.now();
+    s.lastSeen = now;
+    this.heardFrom.set(s.key, now);
     return s;
   }
 
@@ -487,7 +496,7 @@ export class FabricDaemon {
   private checkLiveness(): void {
     const now = this.sched.now();
     for (const s of [...this.sessions.values()]) {
-      if (s.alive && now - s.lastSeen > this.keepaliveTimeoutMs) {
+      if (s.alive && now - Math.max(s.lastSeen, this.heardFrom.get(s.key) ?? 0) > this.keepaliveTimeoutMs) {
         s.alive = false;
         s.deadSince = now;
         s.out = [];
@@ -502,6 +511,7 @@ export class FabricDaemon {
     }
     const second = Math.floor(now / 1000);
     for (const [k, b] of this.errorBudget) if (b.second !== second) this.errorBudget.delete(k);
+    for (const [k, t] of this.heardFrom) if (now - t > this.forgetAfterMs) this.heardFrom.delete(k);
   }
 
   // ---- send ---------------------------------------------------------------------------------
