@@ -521,6 +521,110 @@ t.test('liveness is per host address: one session heard keeps every session of t
   t.same(alive(), [], 'with the whole socket silent, both are timed out');
 });
 
+// ---- DATA-MULTI: the batches of several sessions of one host socket in one datagram -------------
+
+t.test('DATA-MULTI: wire layout from the table, round trip, hostile variants refused by field', async (t) => {
+  const m: ControlMessage = {
+    type: 'DATA_MULTI',
+    sections: [{ session: 5, frames: [Buffer.from('aabbcc', 'hex')] }, { session: 6, frames: [Buffer.from('dd', 'hex'), Buffer.from('eeff', 'hex')] }],
+  };
+  // Written by hand from the table in udp-protocol.ts: header (count 2), then per section session
+  // u32, frameCount u16, and length-prefixed frames.
+  const want = Buffer.from('4946010d00000002' + '00000005' + '0001' + '0003aabbcc' + '00000006' + '0002' + '0001dd' + '0002eeff', 'hex');
+  t.equal(encodeControl(m).toString('hex'), want.toString('hex'), 'encodes to the documented bytes');
+  t.same(decodeDatagram(want), m, 'and decodes back');
+  const one = Buffer.from(want); one.writeUInt32BE(1, 4);
+  throwsWire(t, () => decodeDatagram(one), 'BAD_LENGTH', 'sectionCount', 'one section: a DATA, not a DATA-MULTI');
+  const many = Buffer.from(want); many.writeUInt32BE(4097, 4);
+  throwsWire(t, () => decodeDatagram(many), 'BAD_LENGTH', 'sectionCount', '4097 sections');
+  const three = Buffer.from(want); three.writeUInt32BE(3, 4);
+  throwsWire(t, () => decodeDatagram(three), 'TRUNCATED', 'sections.session', 'a count beyond the sections present');
+  const zeroFrames = Buffer.from(want); zeroFrames.writeUInt16BE(0, 12);
+  throwsWire(t, () => decodeDatagram(zeroFrames), 'BAD_LENGTH', 'frameCount', 'a section without frames');
+  const longFrame = Buffer.from(want); longFrame.writeUInt16BE(255, 14);
+  throwsWire(t, () => decodeDatagram(longFrame), 'TRUNCATED', 'frames.bytes', 'a frame longer than the datagram');
+  throwsWire(t, () => decodeDatagram(Buffer.concat([want, Buffer.of(0)])), 'BAD_LENGTH', 'datagram', 'bytes after the last section');
+  t.throws(() => encodeControl({ type: 'DATA_MULTI', sections: [m.sections[0]!] }), { code: 'INVALID_RECORD' }, 'encode refuses one section');
+});
+
+t.test('DATA-MULTI end to end: frames for two ports of one socket arrive in one datagram; an unknown section is skipped', { timeout: 30_000 }, async (t) => {
+  const { FabricDaemon } = await import('../link/fabric/udp-server.js');
+  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => d.close());
+  const port = d.address().port;
+  const attach = async (raw: Awaited<ReturnType<typeof rawSocket>>, name: string, requestId: number): Promise<{ session: number; lid: number }> => {
+    raw.send(encodeControl({ type: 'ATTACH', requestId, hostName: name, portNum: 1, mtuCap: 5, rate: 3, nodeGuid: undefined, portGuid: undefined }));
+    let ok: ControlMessage;
+    do ok = await raw.next(3000); while (ok.type !== 'ATTACH_OK');
+    let info = ok.info;
+    while (info.state !== 'ACTIVE') { const m = await raw.next(3000); if (m.type === 'PORT_STATE' && m.session === ok.session) info = m.info; }
+    return { session: ok.session, lid: info.lid };
+  };
+  const group = await rawSocket(port);
+  t.teardown(() => group.close());
+  const x = await attach(group, 'multi-x', 1);
+  const y = await attach(group, 'multi-y', 2);
+  const sender = await rawSocket(port);
+  t.teardown(() => sender.close());
+  const z = await attach(sender, 'multi-z', 3);
+  const frame = (dlid: number, byte: number): Buffer => {
+    const f = newPacketFields();
+    f.dlid = dlid; f.slid = z.lid; f.destQp = 0x100; f.srcQp = 0x101; f.qkey = 0x1234;
+    return buildPacket(f, Buffer.alloc(64, byte));
+  };
+  const toX = frame(x.lid, 0x11);
+  const toY = frame(y.lid, 0x22);
+  const before = d.status().daemon.datagrams.multiTx;
+  // One DATA from z with a frame for each: the daemon forwards both in the same turn.
+  sender.send(encodeControl({ type: 'DATA', session: z.session, frames: [toX, toY] }));
+  let got: ControlMessage;
+  do got = await group.next(3000); while (got.type === 'PORT_STATE');
+  t.equal(got.type, 'DATA_MULTI', 'one DATA-MULTI datagram for the two ports behind the socket');
+  if (got.type === 'DATA_MULTI') {
+    t.same(got.sections.map((x) => x.session), [x.session, y.session], 'a section per session, in queue order');
+    t.same(got.sections.map((x) => x.frames.map((f) => f.toString('hex'))), [[toX.toString('hex')], [toY.toString('hex')]], 'each port its own frame, byte for byte');
+  }
+  t.equal(d.status().daemon.datagrams.multiTx - before, 1, 'counted as a DATA-MULTI sent');
+
+  // More than one batch for x in a turn (x's queue is sent early, then listed again) and a frame for
+  // y: every frame arrives once, in well-formed datagrams.
+  const burst = Array.from({ length: 1000 }, (_, i) => frame(x.lid, i & 0xff));
+  sender.send(encodeControl({ type: 'DATA', session: z.session, frames: burst.slice(0, 500) }));
+  sender.send(encodeControl({ type: 'DATA', session: z.session, frames: [...burst.slice(500), toY] }));
+  const seen = new Map<number, number>();
+  while ((seen.get(x.session) ?? 0) + (seen.get(y.session) ?? 0) < 1001) {
+    const m2 = await group.next(3000);
+    if (m2.type === 'DATA') seen.set(m2.session, (seen.get(m2.session) ?? 0) + m2.frames.length);
+    else if (m2.type === 'DATA_MULTI') for (const sec of m2.sections) seen.set(sec.session, (seen.get(sec.session) ?? 0) + sec.frames.length);
+  }
+  t.same([seen.get(x.session), seen.get(y.session)], [1000, 1], 'all 1,000 frames for x and the one for y, each once');
+
+  // A host transport delivers each section to its port and skips an unknown session's section.
+  const { UdpTransport } = await import('../link/fabric/udp-client.js');
+  const fake = createSocket('udp4');
+  await new Promise<void>((r) => fake.bind(0, '127.0.0.1', () => r()));
+  t.teardown(() => fake.close());
+  const tr = await UdpTransport.connect('127.0.0.1', fake.address().port, { attachTimeoutMs: 2000, attachRetries: 0, reattach: false });
+  t.teardown(() => tr.close());
+  const received: string[] = [];
+  // The fake daemon answers the ATTACH with session 77.
+  fake.once('message', (m, from) => {
+    const a = decodeDatagram(m);
+    if (a.type !== 'ATTACH') return;
+    const info = { state: 'ACTIVE' as const, portNum: 1, lmc: 0, smSl: 0, lid: 9, smLid: 1, mtuCap: 5, activeMtu: 4, rate: 3, subnetTimeout: 18, pkeys: [0xffff], portGuid: 1n, subnetPrefix: 0xfe80000000000000n };
+    fake.send(encodeControl({ type: 'ATTACH_OK', requestId: a.requestId, session: 77, switchPort: 2, keepaliveMs: 1000, timeoutMs: 3000, nodeGuid: 1n, portGuid: 1n, info } as ControlMessage), from.port, from.address);
+  });
+  const link = await tr.attach({ hostName: 'fake-host', portNum: 1 }, { packet: (f) => received.push(f.toString('hex')), portInfo: () => undefined });
+  t.ok(link, 'attached to the fake daemon');
+  const before2 = tr.drops.UNKNOWN_SESSION;
+  const multi = encodeControl({ type: 'DATA_MULTI', sections: [{ session: 999, frames: [Buffer.of(1)] }, { session: 77, frames: [Buffer.of(2, 3)] }] });
+  const addr = (tr as unknown as { socket: { address(): { port: number } } }).socket.address().port;
+  fake.send(multi, addr, '127.0.0.1');
+  await until('the section for session 77 to arrive', 3000, async () => (received.length > 0 ? true : undefined));
+  t.same(received, ['0203'], 'the known session\'s frames delivered');
+  t.equal(tr.drops.UNKNOWN_SESSION - before2, 1, 'the unknown session\'s section counted and skipped');
+});
+
 // ---- early multicast filters over the protocol (SET-MCAST-FILTER / MCAST-FILTER-OK) -----------
 
 const FILTER_MSG: ControlMessage = {

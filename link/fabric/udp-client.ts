@@ -14,7 +14,7 @@ import type { AttachRequest, PortLink, PortSink, Transport } from './transport.j
 import {
   DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, defaultMaxBatchBytes, ErrorCode, HEADER_BYTES,
   MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, UdpFabricError, attachErrorName, decodeDatagram,
-  detachReasonName, encodeControl, encodedLength, errorName, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
+  detachReasonName, encodeControl, encodedLength, errorName, forEachFrame, forEachSection, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
   MAX_DATAGRAM_BYTES, MAX_FILTER_RULES, type AttachMessage, type ControlMessage, type DropCode,
 } from './udp-protocol.js';
 import type { DaemonStatus } from './udp-server.js';
@@ -105,6 +105,8 @@ export class UdpTransport implements Transport {
   private readonly dirty: Link[] = [];
   private flushScheduled = false;
   private rxLink: Link | undefined;
+  /** The DATA-MULTI datagram being read (onSection). */
+  private rxBuf: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly attachTimeoutMs: number;
@@ -311,6 +313,19 @@ export class UdpTransport implements Transport {
       this.rxLink = undefined;
       return;
     }
+    if (type === MessageType.DATA_MULTI) {
+      // The whole datagram is checked before any section is delivered.
+      try {
+        forEachSection(buf, 0, undefined);
+      } catch (err) {
+        if (!isWireError(err)) throw err;
+        return this.drop('MALFORMED', err.message);
+      }
+      this.rxBuf = buf;
+      forEachSection(buf, 0, this.onSection);
+      this.rxBuf = undefined;
+      return;
+    }
     let m: ControlMessage;
     try {
       m = decodeDatagram(buf);
@@ -320,6 +335,16 @@ export class UdpTransport implements Transport {
     }
     this.onControl(m);
   }
+
+  /** One section of a DATA-MULTI: a DATA of its session. Bound once. */
+  private readonly onSection = (session: number, at: number): void => {
+    const l = this.bySession.get(session);
+    if (l === undefined || !l.up) { this.drop('UNKNOWN_SESSION', `DATA-MULTI section for session ${session}`); return; }
+    l.lastHeard = this.heardAt = Date.now();
+    this.rxLink = l;
+    forEachFrame(this.rxBuf!, at - 4, this.onFrame);
+    this.rxLink = undefined;
+  };
 
   /** One frame of the DATA datagram being read (rxLink's). Bound once: no closure per datagram. */
   private readonly onFrame = (f: Buffer): void => {

@@ -42,6 +42,9 @@
 //                                    mask given), value (length bytes), mask (length bytes, if given)
 // 0x0C  MCAST-FILTER-OK d->h session seq u32, mlid u16: the SET-MCAST-FILTER with this seq is in
 //                                    force (or was overtaken by a newer one)
+// 0x0D  DATA-MULTI   d->h  count     count (2..4096) sections, each the body of a DATA for one
+//                                    session: session u32, frameCount u16 (1..4096), then each
+//                                    frame: length u16 (1..8190), bytes
 //
 // PORT-INFO (IBA 14.2.5.6 PortInfo, the fields port-info.ts keeps), 30 + 2 * pkeyCount bytes:
 //   state u8 (1 DOWN, 2 INIT, 3 ARMED, 4 ACTIVE), portNum u8, lmc u8, smSl u8, lid u16, smLid u16,
@@ -82,9 +85,13 @@
 // is sent as a gather list: large frames go to the kernel from where they lie, and the daemon
 // forwards a run of frames it received in one datagram as one slice of it, length prefixes
 // included, without copying. Frames keep their order within a session; UDP may lose or reorder
-// datagrams, which IB UD allows too. A DATA datagram names one session (its header id), so frames
-// for several ports behind one host socket travel in one datagram per port; carrying several
-// sessions in one would need a new message type.
+// datagrams, which IB UD allows too. Towards a host socket with several sessions (a process with
+// many ports: a host group of ipoib-cluster), the daemon puts the batches of one turn for all of
+// them into DATA-MULTI datagrams, a section per session, each section the bytes a DATA would carry
+// after its first 4 bytes: a broadcast reaching a thousand ports in one process costs a few datagrams
+// instead of a thousand. A host validates the whole datagram before delivering any frame, then
+// treats each section as a DATA of its session (an unknown session's section is counted and
+// skipped). Hosts of this protocol version accept DATA-MULTI; the daemon never receives one.
 //
 // Validation. A datagram with a wrong magic, an unknown version or type, a length that contradicts
 // its fields (bytes left over after the message included), or text that is not UTF-8 is dropped and counted under a DropCode; a DATA frame is
@@ -279,6 +286,29 @@ export function takeDataDatagram(q: FrameQueue, session: number, received?: Rece
   q.outBytes = 0;
   return parts;
 }
+/** Bytes a queue's batch takes as a DATA-MULTI section: session, frame count, frames. */
+export function sectionBytes(q: FrameQueue): number {
+  return 6 + q.outBytes;
+}
+
+/**
+ * One DATA-MULTI datagram carrying each queue's batch as a section, as a gather list: an 8-byte
+ * header, then for each queue the parts takeDataDatagram gives, less the first 4 bytes of its
+ * header (magic, version, type), which leaves the session first. Empties the queues. The caller
+ * keeps the sum of HEADER_BYTES and their sectionBytes within its batch limit, and 2..4096 queues.
+ */
+export function takeDataMultiDatagram(queues: readonly { q: FrameQueue; session: number }[], received?: ReceivedDatagrams): Buffer[] {
+  const head = Buffer.allocUnsafe(HEADER_BYTES);
+  writeHeader(head, 0, MessageType.DATA_MULTI, queues.length);
+  const parts: Buffer[] = [head];
+  for (const { q, session } of queues) {
+    const p = takeDataDatagram(q, session, received);
+    parts.push(p[0]!.subarray(4));
+    for (let i = 1; i < p.length; i++) parts.push(p[i]!);
+  }
+  return parts;
+}
+
 const PORT_INFO_FIXED = 30;
 
 export const MessageType = {
@@ -294,7 +324,11 @@ export const MessageType = {
   ERROR: 0x0a,
   SET_MCAST_FILTER: 0x0b,
   MCAST_FILTER_OK: 0x0c,
+  DATA_MULTI: 0x0d,
 } as const;
+
+/** Sections one DATA-MULTI may carry. */
+export const MAX_SECTIONS_PER_DATAGRAM = 4096;
 
 /** ATTACH-ERR codes: stable numbers, one sentence each for the operator. */
 export const AttachErrorCode = {
@@ -377,6 +411,11 @@ export interface DataMessage {
   frames: Buffer[];
 }
 
+export interface DataMultiMessage {
+  type: 'DATA_MULTI';
+  sections: { session: number; frames: Buffer[] }[];
+}
+
 export interface PortStateMessage {
   type: 'PORT_STATE';
   session: number;
@@ -421,7 +460,7 @@ export interface McastFilterOkMessage {
 }
 
 export type ControlMessage =
-  | AttachMessage | AttachOkMessage | AttachErrMessage | KeepaliveMessage | DetachMessage | DataMessage
+  | AttachMessage | AttachOkMessage | AttachErrMessage | KeepaliveMessage | DetachMessage | DataMessage | DataMultiMessage
   | PortStateMessage | StatusMessage | StatusRespMessage | ErrorMessage | SetMcastFilterMessage | McastFilterOkMessage;
 
 /** Why a datagram was dropped before reaching the fabric: the daemon and the host count these. */
@@ -463,6 +502,7 @@ export function encodedLength(m: ControlMessage): number {
     case 'KEEPALIVE': case 'STATUS': return HEADER_BYTES;
     case 'DETACH': return HEADER_BYTES + 1;
     case 'DATA': return HEADER_BYTES + 2 + m.frames.reduce((n, f) => n + 2 + f.length, 0);
+    case 'DATA_MULTI': return HEADER_BYTES + m.sections.reduce((n, x) => n + 6 + x.frames.reduce((k, f) => k + 2 + f.length, 0), 0);
     case 'PORT_STATE': return HEADER_BYTES + 4 + portInfoLength(m.info);
     case 'STATUS_RESP': return HEADER_BYTES + 6 + m.chunk.length;
     case 'SET_MCAST_FILTER': return HEADER_BYTES + FILTER_FIXED + (m.filter === undefined ? 0 : filterLength(m.filter));
@@ -676,6 +716,29 @@ export function encodeControl(m: ControlMessage, buf?: Buffer, offset = 0): Buff
       }
       break;
     }
+    case 'DATA_MULTI': {
+      if (m.sections.length < 2 || m.sections.length > MAX_SECTIONS_PER_DATAGRAM) {
+        throw new WireError('INVALID_RECORD', PROTOCOL, 'sections', -1, `${m.sections.length} sections (2..${MAX_SECTIONS_PER_DATAGRAM})`);
+      }
+      writeHeader(out, offset, MessageType.DATA_MULTI, m.sections.length);
+      let p = o;
+      for (const x of m.sections) {
+        checkUint(PROTOCOL, 'session', x.session, 32);
+        if (x.frames.length === 0 || x.frames.length > MAX_FRAMES_PER_DATAGRAM) {
+          throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `${x.frames.length} frames (1..${MAX_FRAMES_PER_DATAGRAM})`);
+        }
+        out.writeUInt32BE(x.session, p);
+        out.writeUInt16BE(x.frames.length, p + 4);
+        p += 6;
+        for (const f of x.frames) {
+          if (f.length < 1 || f.length > MAX_FRAME_BYTES) throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `frame of ${f.length} bytes`);
+          out.writeUInt16BE(f.length, p);
+          out.set(f, p + 2);
+          p += 2 + f.length;
+        }
+      }
+      break;
+    }
     case 'PORT_STATE':
       checkUint(PROTOCOL, 'session', m.session, 32);
       checkUint(PROTOCOL, 'seq', m.seq, 32);
@@ -788,6 +851,32 @@ export function forEachFrame(buf: Buffer, offset: number, fn: ((frame: Buffer) =
   return p;
 }
 
+/**
+ * Walks the sections of a DATA-MULTI at offset (header already checked), validating every section
+ * and frame length first, so a bad message delivers nothing; then calls fn with each section's
+ * session and the offset of that section (its session field: forEachFrame(buf, at - 4, ...) walks
+ * its frames). Returns the offset after the message.
+ */
+export function forEachSection(buf: Buffer, offset: number, fn: ((session: number, at: number) => void) | undefined): number {
+  const count = buf.readUInt32BE(offset + 4);
+  if (count < 2 || count > MAX_SECTIONS_PER_DATAGRAM) {
+    throw new WireError('BAD_LENGTH', PROTOCOL, 'sectionCount', offset + 4, `${count} sections (2..${MAX_SECTIONS_PER_DATAGRAM})`);
+  }
+  let p = offset + HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    need(buf, p, 4, PROTOCOL, 'sections.session');
+    p = forEachFrame(buf, p - 4, undefined);
+  }
+  if (fn !== undefined) {
+    let q = offset + HEADER_BYTES;
+    for (let i = 0; i < count; i++) {
+      fn(buf.readUInt32BE(q), q);
+      q = forEachFrame(buf, q - 4, undefined);
+    }
+  }
+  return p;
+}
+
 /** Decodes the message at offset; bytes after it are the caller's. Throws WireError on anything malformed. */
 export function decodeControl(buf: Buffer, offset = 0): ControlMessage {
   const type = readHeader(buf, offset);
@@ -840,6 +929,15 @@ export function decodeControl(buf: Buffer, offset = 0): ControlMessage {
       const frames: Buffer[] = [];
       forEachFrame(buf, offset, (f) => frames.push(Buffer.from(f)));
       return { type: 'DATA', session: id, frames };
+    }
+    case MessageType.DATA_MULTI: {
+      const sections: DataMultiMessage['sections'] = [];
+      forEachSection(buf, offset, (session, at) => {
+        const frames: Buffer[] = [];
+        forEachFrame(buf, at - 4, (f) => frames.push(Buffer.from(f)));
+        sections.push({ session, frames });
+      });
+      return { type: 'DATA_MULTI', sections };
     }
     case MessageType.PORT_STATE: {
       need(buf, o, 4, PROTOCOL, 'seq');

@@ -19,7 +19,7 @@ import type { FabricPort } from './switch.js';
 import {
   AttachErrorCode, DEFAULT_FORGET_AFTER_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DetachReason, ErrorCode, HEADER_BYTES, MAX_FRAMES_PER_DATAGRAM, MessageType, SOCKET_BUFFER_BYTES, STATUS_CHUNK_BYTES,
   decodeDatagram, dropCodeOf, encodeControl, forEachFrame, readHeader, writeHeader, batchIsFull, queueFrame, takeDataDatagram,
-  defaultMaxBatchBytes, RecentDatagrams, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
+  defaultMaxBatchBytes, RecentDatagrams, MAX_SECTIONS_PER_DATAGRAM, sectionBytes, takeDataMultiDatagram, type AttachErrorName, type AttachMessage, type ControlMessage, type DropCode,
   type SetMcastFilterMessage,
 } from './udp-protocol.js';
 
@@ -102,7 +102,8 @@ export interface DaemonStatus {
     uptimeS: number;
     keepaliveMs: number;
     keepaliveTimeoutMs: number;
-    datagrams: { rx: number; tx: number; rxBytes: number; txBytes: number };
+    /** multiTx: of tx, the DATA-MULTI datagrams (several sessions of one host socket in one). */
+    datagrams: { rx: number; tx: number; rxBytes: number; txBytes: number; multiTx: number };
     /** Datagrams dropped before the fabric, by DropCode. */
     drops: Record<string, number>;
     /** Frames dropped at the daemon's ingress checks (and SA MADs the SM refused), by DropReason. */
@@ -129,7 +130,7 @@ export class FabricDaemon {
     BAD_MAGIC: 0, BAD_VERSION: 0, UNKNOWN_TYPE: 0, MALFORMED: 0, UNKNOWN_SESSION: 0, ADDRESS_MISMATCH: 0, UNEXPECTED: 0, SEND_QUEUE_FULL: 0,
   };
   readonly frameDrops: Record<DropReason, number>;
-  readonly datagrams = { rx: 0, tx: 0, rxBytes: 0, txBytes: 0 };
+  readonly datagrams = { rx: 0, tx: 0, rxBytes: 0, txBytes: 0, multiTx: 0 };
   /** The fault injector's counters, for STATUS (set by whoever called fabric.setFaults()). */
   faultStats: (() => FaultStats) | undefined;
   private readonly sched = new RealScheduler();
@@ -530,8 +531,46 @@ export class FabricDaemon {
   private flush(): void {
     this.flushScheduled = false;
     const list = this.dirty.splice(0);
-    for (const s of list) this.flushSession(s);
+    // Sessions behind one host socket share DATA-MULTI datagrams (udp-protocol "DATA carries a batch").
+    // A session flushed early in the turn (a full batch) is listed again when it queues more.
+    const byKey = new Map<string, Session[]>();
+    const seen = new Set<Session>();
+    for (const s of list) {
+      if (s.out.length === 0 || seen.has(s)) continue;
+      seen.add(s);
+      const l = byKey.get(s.key);
+      if (l === undefined) byKey.set(s.key, [s]);
+      else l.push(s);
+    }
+    for (const group of byKey.values()) {
+      if (group.length === 1) this.flushSession(group[0]!);
+      else this.flushGroup(group);
+    }
     this.received.clear();
+  }
+
+  /** Several sessions of one host socket: their batches packed into as few DATA-MULTI datagrams as fit. */
+  private flushGroup(group: Session[]): void {
+    const limit = group[0]!.maxBatch;
+    let pack: Session[] = [];
+    let bytes = HEADER_BYTES;
+    const send = (): void => {
+      if (pack.length === 1) this.flushSession(pack[0]!);
+      else if (pack.length > 1) {
+        const first = pack[0]!;
+        this.datagrams.multiTx++;
+        this.sendRaw(takeDataMultiDatagram(pack.map((s) => ({ q: s, session: s.id })), this.received), first.address, first.udpPort, bytes);
+      }
+      pack = [];
+      bytes = HEADER_BYTES;
+    };
+    for (const s of group) {
+      const n = sectionBytes(s);
+      if (pack.length > 0 && (bytes + n > limit || pack.length >= MAX_SECTIONS_PER_DATAGRAM)) send();
+      pack.push(s);
+      bytes += n;
+    }
+    send();
   }
 
   private flushSession(s: Session): void {
