@@ -1,13 +1,14 @@
 // The server daemon: the pure engine (engine.ts) between DatagramEndpoints (DESIGN.md "The seam
 // between DHCP and the network": kernel UDP or an emulated IPoIB host) and a LeaseStore.
 //
-//   datagram -> engine.handle() -> commitWrites() -> (durable) -> send the replies
+//   datagram -> engine.handle() -> commitWrites() -> (durable) -> pacer -> send the replies
 //
 // Each datagram's commit runs concurrently with the next datagrams' handling, so many commits are
 // in flight at once and the store group-commits them (SQLite: one transaction and fsync for all the
 // writes that arrived during the previous one, on the store's worker thread, so this event loop
 // never waits for the disk: lease-db/sqlite-worker-store.ts). A reply leaves only after its writes
-// are durable. When the store fails (PostgreSQL
+// are durable; the replies a commit releases together go through a token bucket (daemon-pacer.ts),
+// so an fsync that stalled does not release hundreds of ACKs into the peer's socket buffer at once. When the store fails (PostgreSQL
 // gone, a disk error) the daemon stops answering — every message is dropped as 'db-unavailable' —
 // keeps receiving, probes the store, and when it answers again rebuilds the engine from what the
 // store holds (writes that failed in between are the store's truth, not the engine's guesses).
@@ -49,6 +50,7 @@ import { decodeDhcpMessage, getMessageType, ipv4ToString, tryParseIpv4 } from '.
 import { commitWrites } from './commit.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import type { AnyDropReason } from './daemon-drops.js';
+import { ReplyPacer, type PacerOptions } from './daemon-pacer.js';
 import { ServerEngine, type EngineResult, type LeaseWrite } from './engine.js';
 import { MESSAGE_TYPE_LABELS, ServerMetrics } from './metrics.js';
 
@@ -98,6 +100,8 @@ export interface ServerDaemonOptions {
   metrics?: ServerMetrics;
   /** stop() closes the store (default true). */
   closeStore?: boolean;
+  /** Pacing of the replies that waited for a commit (daemon-pacer.ts); false: each leaves as its commit completes. */
+  replyPacing?: PacerOptions | false;
 }
 
 export interface DaemonStats {
@@ -138,6 +142,8 @@ function peekType(buf: Buffer): number | undefined {
   try { return getMessageType(decodeDhcpMessage(buf)); } catch { return undefined; }
 }
 
+/** Send options of a reply without a link-layer destination: shared, never written. */
+const NO_SEND_OPTIONS: SendOptions = Object.freeze({});
 const DHCPDISCOVER = 1;
 const DHCPREQUEST = 3;
 const DHCPINFORM = 8;
@@ -208,7 +214,9 @@ export class ServerDaemon {
   private configValue: ServerConfig;
   private readonly log: DaemonLogger;
   private readonly now: () => number;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Commits of received messages not yet finished, and settle()'s waiters for none. */
+  private inFlight = 0;
+  private readonly settleWaiters: (() => void)[] = [];
   private readonly maxInFlight: number;
   private readonly turnBudgetMs: number;
   private readonly discoverMaxAgeMs: number;
@@ -222,6 +230,8 @@ export class ServerDaemon {
   private turnEndScheduled = false;
   private lastSourceText = '';
   private lastSource = 0;
+  private lastDestination = -1;
+  private lastDestinationText = '';
   private readonly expireTimer: NodeJS.Timeout;
   private probeTimer: NodeJS.Timeout | null = null;
   private dbDown = false;
@@ -229,6 +239,8 @@ export class ServerDaemon {
   private stoppedPromise: Promise<void> | null = null;
   private expiring = false;
   private readonly closers: (() => Promise<void>)[] = [];
+  /** Replies whose writes are durable, on their way to the socket (null: no pacing). */
+  readonly pacer: ReplyPacer<{ link: ServerLink; r: EngineResult }> | null;
 
   private constructor(private readonly opts: ServerDaemonOptions, engine: ServerEngine) {
     this.store = opts.store;
@@ -243,6 +255,7 @@ export class ServerDaemon {
     this.maxQueuedDiscovers = opts.maxQueuedDiscovers ?? 8192;
     this.configValue = opts.config;
     this.engineValue = engine;
+    this.pacer = opts.replyPacing === false ? null : new ReplyPacer((x) => this.send(x.link, x.r), opts.replyPacing);
     this.metrics = opts.metrics ?? new ServerMetrics({
       poolStats: () => this.store.stats(Math.floor(this.now() / 1000)),
       subnetPrefix: (id) => this.configValue.subnets.find((s) => s.id === id)?.subnet ?? '',
@@ -277,7 +290,7 @@ export class ServerDaemon {
   get config(): ServerConfig { return this.configValue; }
   /** True while the store is unavailable and messages are dropped. */
   get databaseDown(): boolean { return this.dbDown; }
-  get commitsInFlight(): number { return this.inFlight.size; }
+  get commitsInFlight(): number { return this.inFlight; }
 
   // ---- the receive path ----
 
@@ -313,7 +326,7 @@ export class ServerDaemon {
       return;
     }
     if (type === DHCPDISCOVER) {
-      if (this.inFlight.size >= this.maxInFlight >> 1) { this.shed(type, 'overloaded'); return; }
+      if (this.inFlight >= this.maxInFlight >> 1) { this.shed(type, 'overloaded'); return; }
       this.discovers.push({ link, buf, meta, at: t0, type });
       if (this.discovers.length > this.maxQueuedDiscovers) this.shed(this.discovers.shift()!.type, 'overloaded');
     } else {
@@ -374,7 +387,7 @@ export class ServerDaemon {
       this.drop('db-unavailable');
       return;
     }
-    if (this.inFlight.size >= (discover ? this.maxInFlight >> 1 : this.maxInFlight)) {
+    if (this.inFlight >= (discover ? this.maxInFlight >> 1 : this.maxInFlight)) {
       this.receivedType(peekType(buf));
       this.drop('overloaded');
       return;
@@ -400,12 +413,18 @@ export class ServerDaemon {
       this.send(link, r);
       return;
     }
-    const p = this.commit(engine, link, r, r.writes, now);
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+    this.pacer?.commitStarted();
+    this.inFlight++;
+    void this.commit(engine, link, r, r.writes, now, true);
   }
 
-  private async commit(engine: ServerEngine, link: ServerLink | null, r: EngineResult | null, writes: readonly LeaseWrite[], now: number): Promise<void> {
+  /** A counted commit has finished: wake settle() when none is left. */
+  private commitDone(): void {
+    if (--this.inFlight === 0) for (const w of this.settleWaiters.splice(0)) w();
+  }
+
+  /** `counted`: the commit of a received message, counted in commitsInFlight (the caller counted it). */
+  private async commit(engine: ServerEngine, link: ServerLink | null, r: EngineResult | null, writes: readonly LeaseWrite[], now: number, counted = false): Promise<void> {
     const t0 = performance.now();
     let ok = false;
     let error: unknown;
@@ -415,12 +434,18 @@ export class ServerDaemon {
       error = out.failed?.error;
     } catch (err) {
       error = err;
+    } finally {
+      // Counted as finished here; settle()'s waiters resume in a later microtask, after the rest of
+      // this function has sent the reply or handed it to the pacer (which stop() flushes).
+      if (counted) this.commitDone();
     }
     this.metrics.commitDuration((performance.now() - t0) / 1000);
     const label = r?.label ?? 'expiry sweep';
     if (ok) {
       this.stats.commits++;
-      if (link !== null && r !== null) this.send(link, r);
+      if (link !== null && r !== null) {
+        if (this.pacer === null) this.send(link, r); else this.pacer.submit({ link, r });
+      }
       return;
     }
     if (isOutage(error)) {
@@ -432,12 +457,20 @@ export class ServerDaemon {
     }
   }
 
+  /** A reply's destination as text; a relay gets many, so the last is kept (like sourceAddress()). */
+  private destinationText(address: number): string {
+    if (address !== this.lastDestination) {
+      this.lastDestination = address;
+      this.lastDestinationText = ipv4ToString(address);
+    }
+    return this.lastDestinationText;
+  }
+
   private send(link: ServerLink, r: EngineResult): void {
     for (const rep of r.replies) {
-      const opts: SendOptions = {};
-      if (rep.linkUnicast !== null) opts.viaHwAddress = decodeIpoibHwAddress(rep.linkUnicast);
+      const opts: SendOptions = rep.linkUnicast === null ? NO_SEND_OPTIONS : { viaHwAddress: decodeIpoibHwAddress(rep.linkUnicast) };
       try {
-        link.endpoint.send(rep.bytes, ipv4ToString(rep.address), rep.port, opts);
+        link.endpoint.send(rep.bytes, this.destinationText(rep.address), rep.port, opts);
       } catch (err) {
         this.log.warn({ event: 'send-failed', to: `${ipv4ToString(rep.address)}:${rep.port}`, err: errorText(err) },
           `${r.label} send to ${ipv4ToString(rep.address)}:${rep.port} failed: ${errorText(err)}`);
@@ -539,14 +572,20 @@ export class ServerDaemon {
   }
 
   /** Resolves when no commit is in flight, or after `ms`. */
-  async settle(ms = Infinity): Promise<void> {
-    const deadline = performance.now() + ms;
-    while (this.inFlight.size > 0 && performance.now() < deadline) {
+  settle(ms = Infinity): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const wait = Number.isFinite(ms) ? new Promise<void>((r) => { timer = setTimeout(r, Math.max(1, deadline - performance.now())); }) : null;
-      await Promise.race([Promise.allSettled([...this.inFlight]), ...(wait === null ? [] : [wait])]);
-      clearTimeout(timer);
-    }
+      const done = (): void => { clearTimeout(timer); resolve(); };
+      this.settleWaiters.push(done);
+      if (Number.isFinite(ms)) {
+        timer = setTimeout(() => {
+          const i = this.settleWaiters.indexOf(done);
+          if (i >= 0) this.settleWaiters.splice(i, 1);
+          resolve();
+        }, Math.max(1, ms));
+      }
+    });
   }
 
   /** Something stop() closes after the endpoints and before the store (the control socket). */
@@ -561,8 +600,9 @@ export class ServerDaemon {
     clearInterval(this.expireTimer);
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     this.stoppedPromise = (async () => {
-      const pending = this.inFlight.size;
+      const pending = this.inFlight;
       await this.settle();
+      this.pacer?.flush();
       for (const l of this.links) {
         const f = (l.endpoint as { flush?: () => Promise<void> }).flush;
         if (typeof f === 'function') await f.call(l.endpoint);

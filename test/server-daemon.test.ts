@@ -29,6 +29,7 @@ import { ControlSocket, sendControlCommand } from '../server/control-socket.js';
 import { ServerDaemon, type DaemonLogger, type ServerDaemonOptions, type ServerLink } from '../server/daemon.js';
 import { ServerStartError, checkServerPort, startServerOnHost } from '../server/daemon-host.js';
 import { ALL_DROP_REASONS } from '../server/daemon-drops.js';
+import { ReplyPacer, type PacerClock } from '../server/daemon-pacer.js';
 import { ClientDaemon } from '../client/daemon.js';
 import { parseArgs } from '../bin/ipoib-dhcpd.js';
 
@@ -416,6 +417,73 @@ t.test('stop: in-flight commits finish and their replies leave, then the store i
   t.equal(r.ep.ofType(DhcpMessageType.DHCPACK).length, 1, 'the in-flight ACK was sent');
   t.ok(r.ep.closed, 'endpoint closed');
   await t.rejects(r.store.inner.get(1), { code: 'CLOSED' }, 'store closed');
+});
+
+t.test('reply pacing: replies beyond the bucket leave over 1 ms ticks in order, at the floor rate or twice the rate commits started', async (t) => {
+  let now = 0;
+  const timers: { at: number; fn: () => void }[] = [];
+  const clock: PacerClock = { now: () => now, later: (fn, ms) => { timers.push({ at: now + ms, fn }); } };
+  /** Advances the fake clock by `ms`, running the timers that fall due (one 1 ms tick at a time). */
+  const advance = (ms: number): void => {
+    for (const end = now + ms; now < end;) {
+      now += 1;
+      for (let i = 0; i < timers.length;) {
+        if (timers[i]!.at <= now) timers.splice(i, 1)[0]!.fn(); else i++;
+      }
+    }
+  };
+  const out: number[] = [];
+  const pacer = new ReplyPacer<number>((x) => out.push(x), { burst: 4, minPerMs: 2, factor: 2, windowMs: 10 }, clock);
+  for (let i = 0; i < 3; i++) pacer.submit(i);
+  t.same(out, [0, 1, 2], 'within the bucket: sent at once');
+  for (let i = 3; i < 12; i++) pacer.submit(i);
+  t.same(out, [0, 1, 2, 3], 'the bucket empty: the rest wait');
+  t.equal(pacer.backlog, 8);
+  advance(1);
+  t.same(out.length, 6, 'one tick later: the floor rate (2 per ms)');
+  advance(3);
+  t.same(out, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 'drained in order');
+  t.equal(pacer.backlog, 0);
+  t.same(pacer.stats, { delayed: 8, maxBacklog: 8 }, 'what waited is counted');
+  // 50 commits started over a 10 ms window: 5 per ms, so the bucket refills at 10 per ms. (The
+  // window closes when a reply is submitted; the submit at 14 ms closes one with none started.)
+  advance(10);
+  pacer.submit(-1);
+  for (let i = 0; i < 50; i++) pacer.commitStarted();
+  advance(10);
+  out.length = 0;
+  for (let i = 0; i < 44; i++) pacer.submit(i);
+  t.equal(out.length, 4, 'a burst: the bucket (4) at once');
+  advance(1);
+  t.equal(out.length, 14, 'then 10 per ms: twice the rate commits started at');
+  pacer.flush();
+  t.equal(out.length, 44, 'flush() sends everything waiting');
+  t.same(out, Array.from({ length: 44 }, (_, i) => i), 'in order');
+});
+
+t.test('reply pacing in the daemon: ACKs made durable together leave through the pacer; stop() sends those still waiting', async (t) => {
+  const r = await rig(t, { daemon: { replyPacing: { burst: 1, minPerMs: 1e-6, windowMs: 1e9 } } });
+  const xids = [0xb1, 0xb2, 0xb3];
+  const offers: DhcpMessage[] = [];
+  for (const [i, xid] of xids.entries()) {
+    r.ep.inject(msg(DhcpMessageType.DHCPDISCOVER, { guid: GUID0 + BigInt(i), xid }));
+    await waitFor(`OFFER ${xid}`, () => r.ep.ofType(DhcpMessageType.DHCPOFFER, xid).length === 1);
+    offers.push(r.ep.ofType(DhcpMessageType.DHCPOFFER, xid)[0]!);
+  }
+  t.equal(r.ep.sent.length, 3, 'OFFERs (no commit) are not paced');
+  r.store.hold();
+  for (const [i, xid] of xids.entries()) {
+    r.ep.inject(msg(DhcpMessageType.DHCPREQUEST, { guid: GUID0 + BigInt(i), xid, requested: offers[i]!.yiaddr, serverId: parseIpv4(SERVER) }));
+  }
+  await waitFor('three commits in flight', () => r.daemon.commitsInFlight === 3);
+  r.store.unhold();
+  await waitFor('the commits', () => r.daemon.commitsInFlight === 0);
+  await new Promise((res) => setTimeout(res, 20));
+  t.equal(r.ep.ofType(DhcpMessageType.DHCPACK).length, 1, 'one ACK leaves (the bucket holds one token)');
+  t.equal(r.daemon.pacer?.backlog, 2, 'two wait for tokens');
+  await r.daemon.stop();
+  t.same(r.ep.ofType(DhcpMessageType.DHCPACK).map((m) => m.xid).sort(), xids, 'stop() sent the waiting ACKs before closing');
+  t.ok(r.ep.closed, 'then closed the endpoint');
 });
 
 t.test('ports on the project\'s link, and the CLI', async (t) => {
