@@ -192,7 +192,9 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
         return { name: s.iface, address: s.pkey === undefined ? SERVER_ADDRESS + j : serverAddressIn(s, j), endpoint: new TimedEndpoint(sock, meters[j]!, jitter) };
       });
       try {
-        daemons.push(await ServerDaemon.start({ config, store: held[j]!, serverPort: o.port, now: clock.now, serverName: layout.serverNames[j]!, links }));
+        // No reply pacing (server/daemon-pacer.ts): it spaces a commit's ACKs on the wall clock, and
+        // here time is virtual; each emulated client has its own receive ring, nothing to overflow.
+        daemons.push(await ServerDaemon.start({ config, store: held[j]!, serverPort: o.port, now: clock.now, serverName: layout.serverNames[j]!, links, replyPacing: false }));
       } catch (err) {
         if (isLeaseStoreError(err)) throw new CliError(`--lease-db ${o.leaseDb ?? spec}: ${err.message}`);
         throw err;
