@@ -108,6 +108,7 @@ function groupCommits(store: LeaseStore): { commits?: { transactions: number; wr
 }
 
 export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
+  const runStart = performance.now();
   const P = o.partitions ?? 1;
   const K = o.servers ?? 1;
   if (o.nodes > o.poolSize) throw new CliError(`--nodes ${o.nodes} is more than the pool holds (--pool-size ${o.poolSize})`);
@@ -203,12 +204,13 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
 
     cluster.beginPhase('dhcp (DORA, ARP probe, announce)');
     let bound = 0;
+    let boundAt: number | undefined;
     let allBound!: () => void;
     const everyoneBound = new Promise<void>((resolve) => { allBound = resolve; });
     const rnd = randomSource(cluster.random);
     const clients: Client[] = hosts.map((host) => hostClient(host, {
       mode: o.mode, serverPort: o.port, clock, random: rnd, arpRandom: cluster.random,
-      onBound: () => { if (++bound === o.nodes) allBound(); },
+      onBound: () => { if (++bound === o.nodes) { boundAt = performance.now(); allBound(); } },
       config: { initialDelayMinMs: 0, initialDelayMaxMs: BOOT_WINDOW_MS },
     }));
     const sentOf = (kind: string): number => daemons.reduce((n, d) => n + (d.stats.sent[kind] ?? 0), 0);
@@ -331,7 +333,8 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
       ...(partitionsConfText !== undefined ? { partitions: { count: P, conf: partitionsConfText } } : {}),
       ...(isolation !== undefined ? { isolation } : {}),
       ...(o.faults !== undefined && injector !== undefined ? { faults: { ...o.faults, ...faultCounts(injector.stats) } } : {}),
-      reach: [reach], phases: cluster.phases, totals: totals(cluster.phases), problems, ok: problems.length === 0,
+      reach: [reach], phases: cluster.phases,
+      totals: { ...totals(cluster.phases), ...(boundAt === undefined ? {} : { boundMs: boundAt - runStart }) }, problems, ok: problems.length === 0,
     };
     if (capture !== undefined) {
       await capture.close();
