@@ -5,7 +5,8 @@
 // ratio to the first size's (1.0 is linear growth; the size ratio would be quadratic), each phase's
 // wall time, and what does not depend on the machine's load: packets sent into the fabric,
 // deliveries out of it and how many of those early filters declined. Target (issue 9): 10,000 hosts
-// bound in under 10 s of wall time. A run that does not bind every host throws.
+// bound in under 10 s of wall time ("all bound": from the start of the run until the last host is
+// bound; the whole run, pings included, is reported beside it). A run that does not bind every host throws.
 import { performance } from 'node:perf_hooks';
 import type { BenchResult } from './harness.js';
 import { runDhcp } from '../bin/cluster/dhcp.js';
@@ -20,6 +21,8 @@ interface Size {
   delivered: number;
   notListened: number;
   dora: number;
+  /** Wall ms from the start of the run until the last host was bound (report totals.boundMs). */
+  boundMs: number;
 }
 
 const TARGET_NODES = 10_000;
@@ -37,6 +40,7 @@ async function boot(nodes: number): Promise<Size> {
     nodes, wallMs, cpuMs: (c.user + c.system) / 1000,
     phases: r.phases.map((p) => ({ name: p.name, wallMs: p.wallMs, cpuMs: p.cpuMs ?? 0, packets: p.packets.total, delivered: p.delivered, notListened: p.notListened })),
     packets: r.totals.packets.total, delivered: r.totals.delivered, notListened: r.phases.reduce((n, p) => n + p.notListened, 0), dora: r.server!.doraPerSecond,
+    boundMs: r.totals.boundMs ?? wallMs,
   };
 }
 
@@ -58,11 +62,16 @@ export async function run(): Promise<BenchResult[]> {
     first ??= s;
     const perHostMs = s.wallMs / n;
     const perHostCpuMs = s.cpuMs / n;
+    out.push({
+      suite: 'cluster', name: `boot storm, ${label(n)}: all bound`, value: s.boundMs / 1000, unit: 's', headline: n === TARGET_NODES,
+      ...(base !== undefined ? { ratio: { to: `boot storm, ${label(base.nodes)}: all bound`, value: s.boundMs / base.boundMs } } : {}),
+      ...(n === TARGET_NODES ? { target: { text: `${label(TARGET_NODES)} bound in under ${TARGET_WALL_S} s wall`, met: s.boundMs < TARGET_WALL_S * 1000 } } : {}),
+      note: 'from the start of the run (attach, SA joins, DORA with the ARP probe) until the last host was bound; the whole run then proves every address with pings',
+    });
     const growth = base === undefined ? '' : `${n / base.nodes}x the hosts: linear growth keeps the per-host cost (ratio 1.0), quadratic multiplies it by ${(n / base.nodes).toFixed(1)}; `;
     out.push({
       suite: 'cluster', name: `boot storm, ${label(n)}: whole run`, value: s.wallMs / 1000, unit: 's', headline: n === TARGET_NODES,
       ...(base !== undefined ? { ratio: { to: `boot storm, ${label(base.nodes)}: whole run`, value: s.wallMs / base.wallMs } } : {}),
-      ...(n === TARGET_NODES ? { target: { text: `${label(TARGET_NODES)} bound in under ${TARGET_WALL_S} s wall`, met: s.wallMs < TARGET_WALL_S * 1000 } } : {}),
       note: `CPU ${(s.cpuMs / 1000).toFixed(1)} s; phases (wall / CPU): ${s.phases.map((p) => `${p.name} ${(p.wallMs / 1000).toFixed(2)} / ${(p.cpuMs / 1000).toFixed(2)} s`).join(', ')}`,
     });
     out.push({
