@@ -632,6 +632,22 @@ function checkPortInfo(info: PortInfo): void {
   if (PORT_STATE_CODE[info.state] === undefined) throw new WireError('INVALID_RECORD', PROTOCOL, 'info.state', -1, `state ${String(info.state)}`);
 }
 
+/** A DATA body (or a DATA-MULTI section after its session): frameCount u16, then length-prefixed frames. Returns the end. */
+function writeFrames(frames: readonly Buffer[], out: Buffer, at: number): number {
+  if (frames.length === 0 || frames.length > MAX_FRAMES_PER_DATAGRAM) {
+    throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `${frames.length} frames (1..${MAX_FRAMES_PER_DATAGRAM})`);
+  }
+  out.writeUInt16BE(frames.length, at);
+  let p = at + 2;
+  for (const f of frames) {
+    if (f.length < 1 || f.length > MAX_FRAME_BYTES) throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `frame of ${f.length} bytes`);
+    out.writeUInt16BE(f.length, p);
+    out.set(f, p + 2);
+    p += 2 + f.length;
+  }
+  return p;
+}
+
 export function encodeControl(m: ControlMessage, buf?: Buffer, offset = 0): Buffer {
   const len = encodedLength(m);
   if (buf !== undefined && (!Number.isInteger(offset) || offset < 0 || offset + len > buf.length)) {
@@ -700,22 +716,11 @@ export function encodeControl(m: ControlMessage, buf?: Buffer, offset = 0): Buff
       writeHeader(out, offset, MessageType.DETACH, m.session);
       out[o] = m.reason;
       break;
-    case 'DATA': {
+    case 'DATA':
       checkUint(PROTOCOL, 'session', m.session, 32);
-      if (m.frames.length === 0 || m.frames.length > MAX_FRAMES_PER_DATAGRAM) {
-        throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `${m.frames.length} frames (1..${MAX_FRAMES_PER_DATAGRAM})`);
-      }
       writeHeader(out, offset, MessageType.DATA, m.session);
-      out.writeUInt16BE(m.frames.length, o);
-      let p = o + 2;
-      for (const f of m.frames) {
-        if (f.length < 1 || f.length > MAX_FRAME_BYTES) throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `frame of ${f.length} bytes`);
-        out.writeUInt16BE(f.length, p);
-        out.set(f, p + 2);
-        p += 2 + f.length;
-      }
+      writeFrames(m.frames, out, o);
       break;
-    }
     case 'DATA_MULTI': {
       if (m.sections.length < 2 || m.sections.length > MAX_SECTIONS_PER_DATAGRAM) {
         throw new WireError('INVALID_RECORD', PROTOCOL, 'sections', -1, `${m.sections.length} sections (2..${MAX_SECTIONS_PER_DATAGRAM})`);
@@ -724,18 +729,8 @@ export function encodeControl(m: ControlMessage, buf?: Buffer, offset = 0): Buff
       let p = o;
       for (const x of m.sections) {
         checkUint(PROTOCOL, 'session', x.session, 32);
-        if (x.frames.length === 0 || x.frames.length > MAX_FRAMES_PER_DATAGRAM) {
-          throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `${x.frames.length} frames (1..${MAX_FRAMES_PER_DATAGRAM})`);
-        }
         out.writeUInt32BE(x.session, p);
-        out.writeUInt16BE(x.frames.length, p + 4);
-        p += 6;
-        for (const f of x.frames) {
-          if (f.length < 1 || f.length > MAX_FRAME_BYTES) throw new WireError('INVALID_RECORD', PROTOCOL, 'frames', -1, `frame of ${f.length} bytes`);
-          out.writeUInt16BE(f.length, p);
-          out.set(f, p + 2);
-          p += 2 + f.length;
-        }
+        p = writeFrames(x.frames, out, p + 4);
       }
       break;
     }
