@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { main, type ClusterIo } from '../bin/ipoib-cluster.js';
 import type { ClusterReport } from '../bin/cluster/report.js';
-import { TSHARK_USER0_INFINIBAND_ARGS } from '../link/wire/pcap.js';
+import { checkBootCaptures } from './helpers/cluster-capture.js';
 import { deriveNodeGuid, derivePortGuid } from '../link/fabric/guid.js';
 import { formatGuid } from '../link/wire/ib-address.js';
 import { parsePartitions } from '../link/fabric/partitions.js';
@@ -145,33 +145,7 @@ t.test('captures of a DHCP boot decode in tshark without a malformed frame', asy
   const raw = join(tmp, 'boot-raw.pcap');
   const r = await clusterJson(t, ['--nodes', '16', '--pcap', ipoib, '--pcap-raw', raw, '-q']);
   t.ok(r.capture !== undefined && r.capture.ipoibPackets > 0 && r.capture.frames > r.capture.ipoibPackets);
-  // tshark binds DHCP to ports 67/68 only: the cluster's OFED-style ports are named to it.
-  const decodeAs = ['-d', `udp.port==${0x8043},dhcp`, '-d', `udp.port==${0x8044},dhcp`];
-  const tshark = (args: string[]): string => {
-    const p = spawnSync('tshark', [...decodeAs, ...args], { encoding: 'utf8' });
-    t.equal(p.status, 0, `tshark ${args.join(' ')}: ${p.stderr}`);
-    return p.stdout;
-  };
-  const protos = tshark(['-r', ipoib, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
-  t.equal(protos.length, r.capture!.ipoibPackets, 'one frame per captured IPoIB packet');
-  t.ok(protos.every((p) => p.startsWith('ipoib:')), 'LINKTYPE_IPOIB frames dissected as IPoIB');
-  for (const want of [':arp', ':ip:udp:dhcp', ':ip:icmp']) t.ok(protos.some((p) => p.includes(want)), `tshark sees ${want.slice(1)}`);
-  t.equal(tshark(['-r', ipoib, '-Y', '_ws.malformed || _ws.expert.severity >= "error"']).trim(), '', 'no malformed frame');
-  const dhcp = tshark(['-r', ipoib, '-Y', 'dhcp', '-T', 'fields', '-e', 'dhcp.hw.type', '-e', 'dhcp.hw.len', '-e', 'dhcp.option.dhcp']).trim().split('\n');
-  t.equal(dhcp.length, 64);
-  t.ok(dhcp.every((l) => /^0x0*20\t0\t/.test(l) || /^32\t0\t/.test(l)), 'every DHCP message with htype 32 (InfiniBand) and hlen 0');
-  t.same([...new Set(dhcp.map((l) => l.split('\t')[2]))].sort(), ['1', '2', '3', '5'], 'DISCOVER, OFFER, REQUEST, ACK');
-  const arpHw = tshark(['-r', ipoib, '-Y', 'arp', '-T', 'fields', '-e', 'arp.hw.type', '-e', 'arp.hw.size']).trim().split('\n');
-  t.ok(arpHw.every((l) => l === '32\t20'), 'ARP with htype 32, hlen 20');
-
-  const rawProtos = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-T', 'fields', '-e', 'frame.protocols']).trim().split('\n');
-  t.equal(rawProtos.length, r.capture!.frames);
-  t.ok(rawProtos.every((p) => p.startsWith('user_dlt:infiniband')), 'every raw frame dissected as InfiniBand');
-  const joins = tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', 'infiniband.mad.mgmtclass == 0x03 && infiniband.mad.attributeid == 0x0038',
-    '-T', 'fields', '-e', 'infiniband.mad.method']).trim().split('\n');
-  t.equal(joins.filter((m) => m === '0x02').length, 17, 'an SA Set(MCMemberRecord) join per host, server included');
-  t.equal(joins.filter((m) => m === '0x81').length, 17, 'and its GetResp');
-  t.equal(tshark([...TSHARK_USER0_INFINIBAND_ARGS, '-r', raw, '-Y', '_ws.malformed']).trim(), '', 'no malformed raw frame');
+  checkBootCaptures(t, ipoib, raw, r.capture!, 16);
 });
 
 t.test('impossible options: one line, exit 2, nothing printed on stdout', async (t) => {
