@@ -2,7 +2,7 @@
 // Kea's configuration file:
 //
 //   ipoib-dhcpd [-p PORT] [-cf CONFIG] [-lf LEASEDB] [-f] [-d] [-t|--check-config]
-//               [--link kernel|fabric] [--fabric HOST:PORT] [--metrics ADDR:PORT] [--allow-low-port] [IFACE...]
+//               [--link kernel|fabric] [--fabric HOST:PORT] [--host NAME] [--metrics ADDR:PORT] [--allow-low-port] [IFACE...]
 //   ipoib-dhcpd leases list|export|import ...
 //
 // -p P listens on P and answers clients on P + 1 (relays on P); default 67 on --link kernel. On the
@@ -12,6 +12,10 @@
 // value. -d logs at debug level to stderr. The program never forks (-f is accepted for ISC
 // compatibility). SIGHUP reloads the configuration keeping every lease; SIGTERM/SIGINT stop
 // receiving, finish in-flight lease commits, close the database and exit 0.
+// --host NAME (with --fabric) names the emulated host the server attaches as (default
+// ipoib-dhcpd-<hostname>): its node and port GUIDs derive from the name, so two servers on one fabric
+// need two names, and a partitions.conf names the server by the port GUID of that name. The name is
+// also the server recorded in each lease it writes (the `server` column; default "ipoib-dhcpd").
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isLeaseStoreError } from '../lease-db/errors.js';
@@ -23,16 +27,40 @@ import { ServerDaemon } from '../server/daemon.js';
 import { ServerStartError, attachFabricHost, checkServerPort, startServerOnHost } from '../server/daemon-host.js';
 import { openKernelLink } from '../server/daemon-kernel.js';
 import { createServerLogger } from '../server/daemon-log.js';
+import { checkHostName } from '../link/ipoib/control-socket.js';
 import { CliError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, VERSION, linkOption, program, run } from './cli.js';
 import { leasesCommand } from './ipoib-dhcpd-leases.js';
 
 const NAME = 'ipoib-dhcpd';
 
 export const USAGE = `usage: ${NAME} [-p PORT] [-cf CONFIG] [-lf LEASEDB] [-f] [-d] [-t|--check-config] ` +
-  '[--link kernel|fabric] [--fabric HOST:PORT] [--metrics ADDR:PORT] [--allow-low-port] [IFACE...]\n' +
+  '[--link kernel|fabric] [--fabric HOST:PORT] [--host NAME] [--metrics ADDR:PORT] [--allow-low-port] [IFACE...]\n' +
   `       ${NAME} leases list|export|import [options]`;
 
 export const DEFAULT_CONFIG = '/etc/ipoib-dhcpd/kea-dhcp4.conf';
+
+/** --help: the usage, then a line per option. */
+export const HELP = `${USAGE}
+
+DHCPv4 server for IP over InfiniBand (RFC 4390), ISC dhcpd flags, Kea configuration file.
+
+  -p PORT               listen on PORT, answer clients on PORT + 1 (default 67 on --link kernel; above 0x8000 on the fabric)
+  -cf CONFIG            kea-dhcp4.conf (default ${DEFAULT_CONFIG})
+  -lf LEASEDB           lease database: a file (SQLite) or postgresql://... (overrides the configuration's)
+  -f                    stay in the foreground (always: accepted for ISC compatibility)
+  -d                    log at debug level to stderr
+  -t, --check-config    check the configuration and exit (0, or 2 naming the file, path and value)
+  --link kernel|fabric  the kernel's UDP sockets, or the project's emulated link (implied by --fabric)
+  --fabric HOST:PORT    the ipoib-fabric daemon to attach to
+  --host NAME           the emulated host's name on the fabric (default ipoib-dhcpd-<hostname>): its GUIDs
+                        derive from it, so two servers on one fabric need two names; also the server
+                        recorded in the leases it writes
+  --metrics ADDR:PORT   Prometheus metrics on http://ADDR:PORT/metrics
+  --allow-low-port      allow a port at or below 0x8000 on the fabric
+  IFACE                 interfaces to serve: ib0, ib0/10.0.0.1 (with that address), ib0.8001 (a P_Key child,
+                        created when missing); default: the configuration's interfaces-config
+  -h, --help / -V, --version
+`;
 
 export interface DhcpdOptions {
   port: number | null;
@@ -43,6 +71,8 @@ export interface DhcpdOptions {
   checkConfig: boolean;
   link: 'kernel' | 'fabric';
   fabric: string | null;
+  /** --host: the emulated host's name on the fabric (its GUIDs derive from it); null: ipoib-dhcpd-<hostname>. */
+  hostName: string | null;
   metrics: { host: string; port: number } | null;
   allowLowPort: boolean;
   interfaces: string[];
@@ -54,7 +84,7 @@ export interface DhcpdOptions {
 export function parseArgs(argv: readonly string[]): DhcpdOptions {
   const o: DhcpdOptions = {
     port: null, configFile: DEFAULT_CONFIG, leaseDb: null, foreground: false, debug: false, checkConfig: false,
-    link: 'kernel', fabric: null, metrics: null, allowLowPort: false, interfaces: [], help: false, version: false,
+    link: 'kernel', fabric: null, hostName: null, metrics: null, allowLowPort: false, interfaces: [], help: false, version: false,
   };
   let linkGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -88,6 +118,11 @@ export function parseArgs(argv: readonly string[]): DhcpdOptions {
         o.fabric = v;
         break;
       }
+      case '--host': {
+        const v = value();
+        try { o.hostName = checkHostName(v); } catch (err) { throw new CliError(`--host: ${(err as Error).message}`); }
+        break;
+      }
       case '--metrics': {
         const v = value();
         const m = /^(.+):(\d{1,5})$/.exec(v);
@@ -110,6 +145,7 @@ export function parseArgs(argv: readonly string[]): DhcpdOptions {
   if (o.link === 'fabric' && o.fabric === null && !o.checkConfig && !o.help && !o.version) {
     throw new CliError('--link fabric needs --fabric HOST:PORT (the ipoib-fabric daemon to attach to)');
   }
+  if (o.hostName !== null && o.link !== 'fabric') throw new CliError('--host names the emulated host on the fabric: it needs --fabric HOST:PORT');
   return o;
 }
 
@@ -157,9 +193,11 @@ async function serve(o: DhcpdOptions): Promise<number> {
   let cleanup: () => Promise<void> = async () => undefined;
   try {
     if (onFabric) {
-      const { host, transport } = await attachFabricHost(o.fabric!);
+      const { host, transport } = o.hostName === null ? await attachFabricHost(o.fabric!) : await attachFabricHost(o.fabric!, o.hostName);
       cleanup = async () => { host.close(); await transport.close(); };
-      daemon = await startServerOnHost(host, config, store, { ...common, port, interfaces: o.interfaces, allowLowPort: o.allowLowPort });
+      daemon = await startServerOnHost(host, config, store, {
+        ...common, port, interfaces: o.interfaces, allowLowPort: o.allowLowPort, ...(o.hostName === null ? {} : { serverName: o.hostName }),
+      });
     } else {
       const link = await openKernelLink(config, o.interfaces, port, log);
       daemon = await ServerDaemon.start({ ...common, config, store, links: [link], serverPort: port });
@@ -214,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) return usageExit(err.message);
     throw err;
   }
-  if (o.help) { process.stdout.write(`${USAGE}\n`); return EXIT_OK; }
+  if (o.help) { process.stdout.write(HELP); return EXIT_OK; }
   if (o.version) { process.stdout.write(`${VERSION}\n`); return EXIT_OK; }
   try {
     if (o.checkConfig) {
