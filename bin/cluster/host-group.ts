@@ -7,9 +7,12 @@
 //
 // It attaches its hosts, brings ib0 up (port ACTIVE, broadcast group joined), and on "go" starts a
 // ClientDaemon per host wired as the in-process form does (hostClient(), host-ports.ts) but on the
-// wall clock. It talks to the coordinator in JSON lines: events on stdout (GroupEvent), commands on
-// stdin (GroupCommand). When stdin closes (the coordinator is gone) the group exits at once, so a
-// coordinator that dies leaves no host group behind.
+// wall clock. With --partitions the fabric's SM puts each host's ib0 in its partition (its port's
+// P_Key table holds that one P_Key), so a host is configured the same either way; the group reports
+// ib0's P_Key with each bound host, and runs the cross-partition pings the coordinator asks for
+// ("isolate": each must go unanswered). It talks to the coordinator in JSON lines: events on stdout
+// (GroupEvent), commands on stdin (GroupCommand). When stdin closes (the coordinator is gone) the
+// group exits at once, so a coordinator that dies leaves no host group behind.
 import { createInterface } from 'node:readline';
 import { systemClock } from '../../client/daemon.js';
 import { RealScheduler, seededRandom } from '../../link/fabric/scheduler.js';
@@ -40,8 +43,9 @@ export interface GroupSpec {
 export type GroupEvent =
   | { t: 'progress'; attached: number; carriers: number; bound: number; probes: number }
   | { t: 'ready' }
-  | { t: 'bound'; node: NodeRow; clientId: string; address: string; timeToBoundMs: number }
+  | { t: 'bound'; node: NodeRow; clientId: string; address: string; timeToBoundMs: number; pkey: string }
   | { t: 'pinged'; reach: ReachResult }
+  | { t: 'isolated'; blocked: number; leaked: { from: string; to: string; toName: string }[] }
   | { t: 'final'; leases: FinalLease[] }
   | { t: 'error'; message: string };
 
@@ -58,7 +62,38 @@ export interface FinalLease {
 export type GroupCommand =
   | { t: 'go' }
   | { t: 'ping'; plan: string; targets: [from: string, to: string, toName: string][]; attempts: number; timeoutMs: number; windowMs: number }
+  /** Pings that must go unanswered (another partition): each with a /32 route on ib0, as runIsolation() (reach.ts) does. */
+  | { t: 'isolate'; targets: [from: string, to: string, toName: string][]; attempts: number; timeoutMs: number }
   | { t: 'stop' };
+
+/**
+ * Cross-partition pings (runIsolation() in reach.ts, on this group's hosts): each source gets a /32
+ * route to the target on ib0, so IP considers it on-link and only the partition can stop the ping;
+ * a ping answered within `attempts` tries is a leak.
+ */
+async function isolation(hosts: readonly Host[], cmd: Extract<GroupCommand, { t: 'isolate' }>): Promise<{ blocked: number; leaked: { from: string; to: string; toName: string }[] }> {
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const leaked: { from: string; to: string; toName: string }[] = [];
+  let blocked = 0;
+  await Promise.all(cmd.targets.map(async ([from, to, toName]) => {
+    const h = byName.get(from);
+    if (h === undefined) return;
+    const route = `${to}/32`;
+    h.routeAdd(route, { dev: 'ib0' });
+    try {
+      let answered = false;
+      for (let a = 0; a < cmd.attempts && !answered; a++) {
+        const r = await h.ping(to, { count: 1, interface: 'ib0', timeoutMs: cmd.timeoutMs }).catch(() => undefined);
+        answered = r?.received === 1;
+      }
+      if (answered) leaked.push({ from, to, toName });
+      else blocked++;
+    } finally {
+      h.routeDel(route);
+    }
+  }));
+  return { blocked, leaked };
+}
 
 /** Hosts attached at once: enough to keep the daemon busy, few enough that no ATTACH times out. */
 const ATTACH_BATCH = 64;
@@ -137,11 +172,12 @@ async function runGroup(spec: GroupSpec): Promise<number> {
               emit({
                 t: 'bound', node: nodeRow(host), clientId: formatClientId(c.daemon.engine('ib0').clientId),
                 address: ipv4ToString(c.configurator.address!), timeToBoundMs: c.configurator.boundAt! - c.startedAt,
+                pkey: `0x${host.iface('ib0').pkey.toString(16).padStart(4, '0')}`,
               });
             },
             config: {
               backoffMs: spec.backoffMs, jitterMs: spec.jitterMs, initialDelayMinMs: 0, initialDelayMaxMs: spec.bootWindowMs,
-              // One server: take its first OFFER (ISC dhclient's select-timeout defaults to 0 too).
+              // Take the first OFFER, from whichever server (ISC dhclient's select-timeout defaults to 0 too).
               selectWindowMs: 0,
             },
           });
@@ -157,6 +193,8 @@ async function runGroup(spec: GroupSpec): Promise<number> {
         }
         const reach = await pingTargets(scheduler, seededRandom(spec.seed + spec.group), cmd.plan, targets, undefined, cmd.attempts, cmd.timeoutMs, cmd.windowMs);
         emit({ t: 'pinged', reach });
+      } else if (cmd.t === 'isolate') {
+        emit({ t: 'isolated', ...await isolation(hosts, cmd) });
       } else {
         // Stopped without DHCPRELEASE (dhclient -x): every lease stays bound in the server's database.
         await Promise.all(clients.map((c) => c.daemon.stop({ release: false })));

@@ -1,9 +1,23 @@
 // ipoib-cluster --fabric spawn|HOST:PORT: the fabric daemon, the DHCP server and the hosts as separate
 // OS processes in real time. This process is the coordinator:
 //
-//   ipoib-fabric --listen 127.0.0.1:0 [--loss ...]      (spawn only; its "listening HOST:PORT" line names the port)
-//   ipoib-dhcpd --link fabric --fabric HOST:PORT -p P -cf <clusterConfig() as a file> -lf <lease DB>
+//   ipoib-fabric --listen 127.0.0.1:0 [--loss ...] [--partitions FILE]   (spawn only; its "listening HOST:PORT" line names the port)
+//   ipoib-dhcpd --link fabric --fabric HOST:PORT --host dhcpd -p P -cf <clusterConfigJson() as a file> -lf <lease DB> ib0/10.0.0.1
 //   ipoib-cluster host-group '<spec>'  x G               (host-group.ts: N/G hosts each, one UDP socket per group)
+//
+// --servers K (a PostgreSQL --lease-db, as in-process): K ipoib-dhcpd children, hosts dhcpd1..dhcpdK on
+// the fabric (--host: each its own port GUID), server j at .j of the subnet (layout.ts serverAddressIn,
+// given as the interface spec ib0/10.0.0.j), all on the same configuration, each with a control socket
+// of its own from which its counters are read. The report has a row per server (leases granted: bound
+// leases in the database written by it; commits refused: lease writes the database turned down because
+// another server held the address).
+// --partitions P: the partitions.conf the in-process form gives its SM (partitions.ts: hosts round-robin,
+// servers in every partition) is written for the spawned daemon (--partitions FILE); a daemon named by
+// HOST:PORT must already run it (checked against its status: the run refuses with one line naming a
+// file it wrote, to start the daemon with). The SM puts each host's ib0 (P_Key index 0) in its
+// partition, so the host groups need nothing more; every server serves partition k on the child
+// interface ib0.800k/10.k.0.j. Pings stay inside a partition, and one host of each partition pings a
+// host of the next one with a /32 route: those must go unanswered (the isolation proof, as in-process).
 //
 // The groups attach and bring ib0 up while the server starts; once both are ready the coordinator
 // says "go" and every client starts DORA. Groups report each host bound (JSON lines on stdout);
@@ -12,7 +26,9 @@
 // bound, no address held twice, and each host's last ACKed lease bound to its client id.
 //
 // --kill-server-every S: S seconds after the server became ready it gets SIGKILL and is started
-// again at once (so S counts serving time, and S = 1 still leaves the server time to answer). The
+// again at once (so S counts serving time, and S = 1 still leaves the server time to answer). With
+// --servers K one server is killed per period, round robin (dhcpd1, dhcpd2, ..., dhcpdK, dhcpd1, ...),
+// while the others keep serving; the database check at the end is the same. The
 // restarted server attaches with the same port GUID (derived from its host name); the daemon refuses
 // a GUID whose previous session is still alive (DUPLICATE_GUID) until that session misses its
 // keep-alives for --keepalive-timeout-ms, so the run starts its daemon with a short timeout and
@@ -32,21 +48,27 @@ import { performance } from 'node:perf_hooks';
 import { isPgSpec, openLeaseStore } from '../../lease-db/open.js';
 import { allLeases } from '../../lease-db/transfer.js';
 import { seededRandom } from '../../link/fabric/scheduler.js';
+import { DEFAULT_PARTITION_PKEY, parsePartitions, type Partition } from '../../link/fabric/partitions.js';
 import { queryFabricStatus } from '../../link/fabric/udp-client.js';
 import type { DaemonStatus } from '../../link/fabric/udp-server.js';
+import { formatGuid } from '../../link/wire/ib-address.js';
 import { LINKTYPE_USER0 } from '../../link/wire/pcap.js';
 import { formatClientId, ipv4ToString, parseIpv4 } from '../../protocol/index.js';
 import { sendControlCommand } from '../../server/control-socket.js';
 import type { ClusterRunOptions } from '../ipoib-cluster.js';
 import { CliError, PACKAGE_ROOT } from '../cli.js';
 import { nodeNames, type PhaseCost } from './cluster.js';
-import { BOOT_WINDOW_MS, MAX_POOL_SIZE, POOL_FIRST, SERVER_ADDRESS, clusterConfigJson, leaseDbSpec } from './dhcp.js';
+import { BOOT_WINDOW_MS, MAX_POOL_SIZE, clusterConfigJson, leaseDbSpec } from './dhcp.js';
 import type { FabricChoice } from './fabric-option.js';
 import { faultFlags } from './faults.js';
 import type { FinalLease, GroupCommand, GroupEvent, GroupSpec } from './host-group.js';
+import { poolFits, serverAddressIn, serverLayout } from './layout.js';
+import { partitionOfHost, partitionsConf } from './partitions.js';
 import type { Progress } from './progress.js';
-import { ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, pingWindowMs, samplePeers, type PeerOf, type PingTargetOf, type ReachResult } from './reach.js';
-import { sharedAddressProblems, totals, type ClusterReport, type NodeReport, type ProcessesReport } from './report.js';
+import {
+  ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, pingWindowMs, samplePeers, type IsolationResult, type PeerOf, type PingTargetOf, type ReachResult,
+} from './reach.js';
+import { sharedAddressProblems, totals, type ClusterReport, type NodeReport, type ProcessesReport, type ServerReport } from './report.js';
 import { zeroCounts } from './traffic.js';
 
 export interface ProcessesOptions extends ClusterRunOptions {
@@ -259,6 +281,7 @@ interface GroupState {
   bound: number;
   ready: Promise<void>;
   pinged: Promise<ReachResult>;
+  isolated: Promise<Extract<GroupEvent, { t: 'isolated' }>>;
   final: Promise<FinalLease[]>;
 }
 
@@ -266,12 +289,52 @@ interface Bound {
   node: NodeReport;
 }
 
+/** One of the --servers K ipoib-dhcpd processes, across its lives (--kill-server-every restarts it). */
+interface ServerState {
+  /** dhcpd (K = 1) or dhcpd1..dhcpdK: the host name on the fabric (--host), so its port GUID. */
+  name: string;
+  /** The running process; undefined while it starts or restarts. */
+  child: Child | undefined;
+  /** Its kea-dhcp4.conf: the cluster's, with a control socket of its own. */
+  confFile: string;
+  controlPath: string;
+  /** Interface specs it is started with: ib0/10.0.0.j, or ib0.800k/10.k.0.j for each partition. */
+  interfaces: string[];
+  /** Its counters summed over its lives (read before each SIGKILL and before the last stop). */
+  stats: ServerCounters;
+  unreadLives: number;
+}
+
+/**
+ * With --fabric HOST:PORT and --partitions: the partitions the daemon runs must hold this run's hosts
+ * and servers as partitionsConf() places them. Returns the first thing missing, or undefined.
+ */
+function partitionsMissing(have: DaemonStatus['partitions'], want: readonly Partition[]): string | undefined {
+  for (const p of want) {
+    if (p.pkey === DEFAULT_PARTITION_PKEY) continue;
+    const pkey = `0x${p.pkey.toString(16).padStart(4, '0')}`;
+    const d = have.find((x) => x.pkey === pkey);
+    if (d === undefined) return `no partition ${pkey}`;
+    for (const m of p.members) {
+      if (m.who === 'SELF' || m.who === 'ALL' || m.who === 'ALL_CAS') continue;
+      const text = `${formatGuid(m.who)}=${m.membership}`;
+      if (!d.members.includes(text)) return `partition ${pkey} lacks ${text}`;
+    }
+  }
+  return undefined;
+}
+
 export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> {
+  const P = o.partitions;
+  const K = o.servers;
   if (o.nodes > o.poolSize) throw new CliError(`--nodes ${o.nodes} is more than the pool holds (--pool-size ${o.poolSize})`);
-  if (o.poolSize > MAX_POOL_SIZE) throw new CliError(`--pool-size ${o.poolSize} does not fit 10.0.0.0/16 (at most ${MAX_POOL_SIZE})`);
+  if (P > o.nodes) throw new CliError(`--partitions ${P} needs at least ${P} hosts (--nodes ${o.nodes})`);
+  const layout = serverLayout({ partitions: P, servers: K, poolSize: o.poolSize });
+  if (o.poolSize > MAX_POOL_SIZE || !poolFits(layout)) throw new CliError(`--pool-size ${o.poolSize} does not fit 10.0.0.0/16 (at most ${MAX_POOL_SIZE})`);
   if (o.port + 1 > 0xffff || o.port <= 0x8000) throw new CliError(`--port ${o.port}: on the fabric the server port must be above 0x8000 and P + 1 a port`);
-  if (o.servers > 1) throw new CliError('--servers above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
-  if (o.partitions > 1) throw new CliError('--partitions above 1 is not built for --fabric spawn|HOST:PORT yet (use --fabric inproc)');
+  if (K > 1 && (o.leaseDb === undefined || !isPgSpec(o.leaseDb))) {
+    throw new CliError(`--servers ${K} needs --lease-db postgres://... (servers share leases through PostgreSQL)`);
+  }
   const capturing = o.pcap !== undefined || o.pcapRaw !== undefined;
   if (capturing && o.fabric !== 'spawn') {
     throw new CliError(`--pcap/--pcap-raw capture at the fabric daemon the run starts: with --fabric ${o.fabric.host}:${o.fabric.port} start that daemon with them (ipoib-fabric --pcap FILE --pcap-ipoib FILE)`);
@@ -279,6 +342,9 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
   if (o.fabric !== 'spawn' && o.faults !== undefined) {
     throw new CliError(`--loss/--dup/--reorder/--delay set faults on a fabric the run starts: with --fabric ${o.fabric.host}:${o.fabric.port} start that daemon with them (ipoib-fabric --loss F ...)`);
   }
+  const names = nodeNames(o.nodes);
+  // The partitions.conf the fabric's SM runs with: hosts round-robin, every server in every partition.
+  const partitionsText = P > 1 ? partitionsConf(names, layout.serverNames, P) : undefined;
   const t0 = performance.now();
   const phases: PhaseCost[] = [];
   let phase: { name: string; start: number } | undefined;
@@ -288,14 +354,25 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     phase = name === '' ? undefined : { name, start: now };
   };
 
-  // A daemon named by HOST:PORT must answer before anything starts (exit 2 otherwise).
+  // A daemon named by HOST:PORT must answer before anything starts (exit 2 otherwise), and with
+  // --partitions already run this cluster's partitions (a running SM's partitions are its own).
   let fabricAddr: { host: string; port: number };
   if (o.fabric !== 'spawn') {
     fabricAddr = o.fabric;
+    let status: DaemonStatus;
     try {
-      await queryFabricStatus(o.fabric.host, o.fabric.port, 1500);
+      status = await queryFabricStatus(o.fabric.host, o.fabric.port, 1500);
     } catch (err) {
       throw new CliError(`--fabric ${o.fabric.host}:${o.fabric.port}: no ipoib-fabric daemon answers there (${(err as Error).message})`);
+    }
+    if (partitionsText !== undefined) {
+      const missing = partitionsMissing(status.partitions, parsePartitions(partitionsText, 'ipoib-cluster partitions.conf'));
+      if (missing !== undefined) {
+        const file = join(tmpdir(), `ipoib-cluster-partitions-${o.nodes}-hosts-${K}-servers-${P}.conf`);
+        writeFileSync(file, partitionsText);
+        throw new CliError(`--partitions ${P} with --fabric ${o.fabric.host}:${o.fabric.port}: the daemon there does not run this cluster's partitions (${missing}); ` +
+          `start it with ipoib-fabric --partitions ${file} (written now), or use --fabric spawn`);
+      }
     }
   }
 
@@ -313,21 +390,29 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
   process.on('exit', killAll);
 
   const spec = o.leaseDb === undefined ? join(scratch, 'dhcp4.leases.sqlite') : leaseDbSpec(o.leaseDb);
-  const confFile = join(scratch, 'kea-dhcp4.conf');
-  const controlPath = join(scratch, 'dhcpd.sock');
   // The daemon captures raw frames whenever it captures at all; without --pcap-raw they go to scratch.
   const rawCapture = o.pcapRaw ?? join(scratch, 'raw.pcap');
-  const conf = clusterConfigJson(o.poolSize, o.mode, spec);
-  conf.Dhcp4['control-socket'] = { 'socket-type': 'unix', 'socket-name': controlPath };
-  writeFileSync(confFile, JSON.stringify(conf, null, 2));
-  // The server's own counters, summed over its lives: read before each SIGKILL and before the last stop.
-  const serverStats: ServerCounters = { received: {}, sent: {}, drops: {} };
-  let unreadLives = 0;
-  const readServerStats = async (): Promise<void> => {
+  const partitionsFile = join(scratch, 'partitions.conf');
+  if (partitionsText !== undefined) writeFileSync(partitionsFile, partitionsText);
+  // Every server runs the cluster's configuration (same subnets, same pools: with a shared PostgreSQL
+  // database they hand out one address space together), each with a control socket of its own.
+  const servers: ServerState[] = layout.serverNames.map((name, j) => {
+    const confFile = join(scratch, `kea-dhcp4-${name}.conf`);
+    const controlPath = join(scratch, `${name}.sock`);
+    const conf = clusterConfigJson(o.poolSize, o.mode, spec, layout);
+    conf.Dhcp4['control-socket'] = { 'socket-type': 'unix', 'socket-name': controlPath };
+    writeFileSync(confFile, JSON.stringify(conf, null, 2));
+    return {
+      name, child: undefined, confFile, controlPath,
+      interfaces: layout.subnets.map((s) => `${s.iface}/${ipv4ToString(serverAddressIn(s, j))}`),
+      stats: { received: {}, sent: {}, drops: {} }, unreadLives: 0,
+    };
+  });
+  const readServerStats = async (sv: ServerState): Promise<void> => {
     try {
-      addCounters(serverStats, await readServerCounters(controlPath));
+      addCounters(sv.stats, await readServerCounters(sv.controlPath));
     } catch {
-      unreadLives++;
+      sv.unreadLives++;
     }
   };
   const problems: string[] = [];
@@ -336,16 +421,16 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     serverKills: 0, serverRestarts: 0, restartMs: [],
   };
   let fabric: Child | undefined;
-  let server: Child | undefined;
   const groups: GroupState[] = [];
   try {
-    beginPhase('start (fabric, server, host groups attach and join)');
+    beginPhase(`start (fabric, ${K === 1 ? 'server' : `${K} servers`}, host groups attach and join)`);
     if (o.fabric === 'spawn') {
       fabric = new Child('ipoib-fabric', 'ipoib-fabric', [
         '--listen', '127.0.0.1:0',
         // Without kills the daemon's defaults (1 s, 3 s) leave more room for a busy host group.
         ...(o.killServerEveryMs === undefined ? [] : ['--keepalive-ms', String(SPAWN_KEEPALIVE_MS), '--keepalive-timeout-ms', String(SPAWN_KEEPALIVE_TIMEOUT_MS)]),
         '--log-level', 'warn', '--seed', String(o.seed), ...(o.faults === undefined ? [] : faultFlags(o.faults)),
+        ...(partitionsText === undefined ? [] : ['--partitions', partitionsFile]),
         // The switch's capture point (DLT 147 raw IB; DLT 242 IPoIB beside it): the daemon writes both.
         ...(capturing ? ['--pcap', rawCapture, '--pcap-linktype', String(LINKTYPE_USER0), ...(o.pcap === undefined ? [] : ['--pcap-ipoib', o.pcap])] : []),
       ], kids);
@@ -354,12 +439,16 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     }
     const where = `${fabricAddr!.host}:${fabricAddr!.port}`;
 
-    // The server: started again after each kill until it serves (its GUID may still be taken).
-    const startServer = async (limitMs: number): Promise<Child> => {
+    // A server: started again after each kill until it serves (its GUID may still be taken). It
+    // attaches as host `name` and serves its interfaces (ipoib-dhcpd creates a P_Key child ib0.800k
+    // named as an interface, and gives each interface the address after the slash).
+    const startServer = async (sv: ServerState, limitMs: number): Promise<Child> => {
       const end = performance.now() + limitMs;
       let last = '';
       while (performance.now() < end) {
-        const s = new Child('ipoib-dhcpd', 'ipoib-dhcpd', ['--link', 'fabric', '--fabric', where, '-p', String(o.port), '-cf', confFile, '-lf', spec], kids);
+        const s = new Child(K === 1 ? 'ipoib-dhcpd' : `ipoib-dhcpd ${sv.name}`, 'ipoib-dhcpd', [
+          '--link', 'fabric', '--fabric', where, '--host', sv.name, '-p', String(o.port), '-cf', sv.confFile, '-lf', spec, ...sv.interfaces,
+        ], kids);
         try {
           await s.waitLine(/"event":"ready"/, 'err', Math.max(1, end - performance.now()));
           // Drained from now on (the server logs every lease), never parsed.
@@ -375,13 +464,14 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
           await sleep(100);
         }
       }
-      throw new Error(`the DHCP server did not start: ${last}`);
+      throw new Error(`the DHCP server${K === 1 ? '' : ` ${sv.name}`} did not start: ${last}`);
     };
-    const serverStarted = startServer(START_LIMIT_MS).then((s) => { server = s; return s; });
-    serverStarted.catch(() => undefined);
+    const serversStarted = Promise.all(servers.map((sv) => startServer(sv, START_LIMIT_MS).then((c) => { sv.child = c; })));
+    serversStarted.catch(() => undefined);
+    const serving = (): number => servers.filter((sv) => sv.child !== undefined).length;
 
-    const names = nodeNames(o.nodes);
     const byName = new Map<string, Bound>();
+    const pkeyOf = new Map<string, string>();
     let firstBoundAt: number | undefined;
     let lastBoundAt = 0;
     let goAt = 0;
@@ -395,6 +485,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       };
       let onReady!: () => void;
       let onPinged!: (r: ReachResult) => void;
+      let onIsolated!: (r: Extract<GroupEvent, { t: 'isolated' }>) => void;
       let onFinal!: (l: FinalLease[]) => void;
       let onError!: (e: Error) => void;
       const failed = new Promise<never>((_, reject) => { onError = reject; });
@@ -403,9 +494,10 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         child: undefined as unknown as Child, names: share, attached: 0, carriers: 0, bound: 0,
         ready: Promise.race([new Promise<void>((r) => { onReady = r; }), failed]),
         pinged: Promise.race([new Promise<ReachResult>((r) => { onPinged = r; }), failed]),
+        isolated: Promise.race([new Promise<Extract<GroupEvent, { t: 'isolated' }>>((r) => { onIsolated = r; }), failed]),
         final: Promise.race([new Promise<FinalLease[]>((r) => { onFinal = r; }), failed]),
       };
-      for (const p of [g.ready, g.pinged, g.final]) p.catch(() => undefined);
+      for (const p of [g.ready, g.pinged, g.isolated, g.final]) p.catch(() => undefined);
       g.child = new Child(`host group ${gi}`, 'ipoib-cluster', ['host-group', JSON.stringify(gspec)], kids, (line) => {
         let e: GroupEvent;
         try {
@@ -420,6 +512,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
             const now = performance.now();
             firstBoundAt ??= now;
             lastBoundAt = now;
+            pkeyOf.set(e.node.name, e.pkey);
             if (!byName.has(e.node.name)) {
               byName.set(e.node.name, { node: { ...e.node, clientId: e.clientId, address: e.address, timeToBoundMs: e.timeToBoundMs } });
               if (byName.size === o.nodes) allBound();
@@ -427,6 +520,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
             break;
           }
           case 'pinged': onPinged(e.reach); break;
+          case 'isolated': onIsolated(e); break;
           case 'final': onFinal(e.leases); break;
           case 'error': onError(new Error(`host group ${gi}: ${e.message}`)); break;
         }
@@ -436,10 +530,12 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     }
     info.groups = groups.length;
     const sum = (k: 'attached' | 'carriers' | 'bound'): number => groups.reduce((n, g) => n + g[k], 0);
-    o.progress.start(() => `starting: ${groups.length} host groups, ${sum('attached')}/${o.nodes} HCAs attached, carrier on ${sum('carriers')}/${o.nodes}, server ${server === undefined ? 'starting' : 'ready'}`);
+    const serverWord = K === 1 ? 'server' : `${K} servers`;
+    o.progress.start(() => `starting: ${groups.length} host groups, ${sum('attached')}/${o.nodes} HCAs attached, carrier on ${sum('carriers')}/${o.nodes}, ` +
+      (K === 1 ? `server ${serving() === 0 ? 'starting' : 'ready'}` : `servers ready ${serving()}/${K}`));
     await within(Promise.all(groups.map((g) => g.ready)), START_LIMIT_MS + o.nodes * 20, 'attaching the hosts and bringing ib0 up');
-    await serverStarted;
-    o.progress.stop(`${o.nodes} hosts attached in ${groups.length} processes, ib0 up; server ready on ${where}`);
+    await serversStarted;
+    o.progress.stop(`${o.nodes} hosts attached in ${groups.length} processes, ib0 up${P > 1 ? ` in ${P} partitions` : ''}; ${serverWord} ready on ${where}`);
 
     beginPhase('dhcp (DORA, ARP probe, announce)');
     goAt = performance.now();
@@ -447,32 +543,38 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     let killsStopped = false;
     let wakeKill: (() => void) | undefined;
     let restarting: Promise<void> = Promise.resolve();
+    let restartingName: string | undefined;
+    // --kill-server-every with K servers: one server per period, round robin (dhcpd1, dhcpd2, ...,
+    // dhcpd1, ...); the others keep serving while it restarts.
     const killLoop = async (every: number): Promise<void> => {
-      while (!killsStopped) {
+      for (let victim = 0; !killsStopped; victim = (victim + 1) % K) {
         await new Promise<void>((resolve) => { const t = setTimeout(resolve, every); wakeKill = () => { clearTimeout(t); resolve(); }; });
         if (killsStopped) return;
-        const s = server!;
-        await readServerStats();
+        const sv = servers[victim]!;
+        await readServerStats(sv);
         const killedAt = performance.now();
-        s.kill('SIGKILL');
+        sv.child!.kill('SIGKILL');
         info.serverKills++;
-        await s.exited;
-        server = undefined;
+        await sv.child!.exited;
+        sv.child = undefined;
+        restartingName = sv.name;
         let done!: () => void;
         restarting = new Promise<void>((r) => { done = r; });
         try {
-          server = await startServer(RESTART_LIMIT_MS);
+          sv.child = await startServer(sv, RESTART_LIMIT_MS);
           info.serverRestarts++;
           info.restartMs.push(performance.now() - killedAt);
         } finally {
+          restartingName = undefined;
           done();
         }
       }
     };
     const kills = o.killServerEveryMs === undefined ? Promise.resolve() : killLoop(o.killServerEveryMs);
     kills.catch(() => undefined);
-    o.progress.start(() => `booting: ${sum('bound')}/${o.nodes} bound${o.killServerEveryMs === undefined ? '' : `, server killed ${info.serverKills}x, ${server === undefined ? 'restarting' : 'serving'}`}, ` +
-      `t=${((performance.now() - goAt) / 1000).toFixed(1)} s`);
+    o.progress.start(() => `booting: ${sum('bound')}/${o.nodes} bound` +
+      (o.killServerEveryMs === undefined ? '' : `, server killed ${info.serverKills}x, ${restartingName === undefined ? 'serving' : `restarting${K === 1 ? '' : ` ${restartingName}`}`}`) +
+      `, t=${((performance.now() - goAt) / 1000).toFixed(1)} s`);
     const groupFailure = Promise.race(groups.map((g) => g.final.then(() => undefined)));
     try {
       await within(Promise.race([everyoneBound, groupFailure, kills.then(() => new Promise<never>(() => undefined))]), BIND_LIMIT_MS, 'binding every host');
@@ -488,28 +590,44 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       problems.push((err as Error).message);
     }
     o.progress.stop(`${byName.size}/${o.nodes} hosts bound in ${((performance.now() - goAt) / 1000).toFixed(1)} s` +
-      (o.killServerEveryMs === undefined ? '' : `, server killed ${info.serverKills} time(s)`));
+      (o.killServerEveryMs === undefined ? '' : `, ${K === 1 ? 'server' : 'a server'} killed ${info.serverKills} time(s)`));
 
-    // Reachability: every bound host pings the server and one random peer (or more with --ping-all).
+    // Reachability, inside each partition: every bound host pings one server (round robin over the
+    // servers) at its address in the host's subnet, and one random peer of its partition (or more
+    // with --ping-all). Then, with partitions, pings across them that must go unanswered.
     beginPhase('ping');
     let reach: ReachResult = { plan: '', attempted: 0, ok: 0, failed: [] };
-    if (server !== undefined && problems.length === 0) {
-      const peers: PeerOf<{ name: string }>[] = names.filter((n) => byName.has(n)).map((n) => ({ host: { name: n }, address: byName.get(n)!.node.address! }));
+    let isolation: IsolationResult | undefined;
+    const groupOf = new Map<string, GroupState>();
+    for (const g of groups) for (const n of g.names) groupOf.set(n, g);
+    // Retried as through faults when servers were killed too: the last one restarted may have begun
+    // serving before its broadcast group join completed (ipoib-dhcpd waits 10 s for carrier, then
+    // serves anyway), and an ARP request reaches it only once the join is done (retried 1 s apart).
+    const attempts = o.faults === undefined && info.serverKills === 0 ? PING_ATTEMPTS : PING_ATTEMPTS_WITH_FAULTS;
+    if (servers.every((sv) => sv.child !== undefined) && problems.length === 0) {
       const rnd = seededRandom(o.seed);
-      const toServer = peers.map((p) => ({ from: p.host, to: ipv4ToString(SERVER_ADDRESS), toName: 'dhcpd' }));
+      const peerGroups = layout.subnets.map(() => [] as PeerOf<{ name: string }>[]);
+      const toServer: PingTargetOf<{ name: string }>[] = [];
+      names.forEach((n, i) => {
+        const b = byName.get(n);
+        if (b === undefined) return;
+        const s = layout.subnets[partitionOfHost(i, P) - 1]!;
+        const j = i % K;
+        peerGroups[s.id - 1]!.push({ host: { name: n }, address: b.node.address! });
+        toServer.push({ from: { name: n }, to: ipv4ToString(serverAddressIn(s, j)), toName: layout.serverNames[j]! });
+      });
+      const peerCount = peerGroups.reduce((n, g) => n + g.length, 0);
+      const who = K === 1 ? 'the server' : 'a server';
       let plan: PingTargetOf<{ name: string }>[];
       let planName: string;
-      if (o.pingAll && peers.length <= ALL_PAIRS_LIMIT) {
-        plan = [...toServer, ...allPairs(peers)];
-        planName = 'the server and every pair';
+      if (o.pingAll && peerCount <= ALL_PAIRS_LIMIT) {
+        plan = [...toServer, ...peerGroups.flatMap((g) => allPairs(g))];
+        planName = `${who} and every pair${P > 1 ? ' within a partition' : ''}`;
       } else {
         const k = o.pingAll ? o.pingSample : 1;
-        plan = [...toServer, ...samplePeers(peers, k, rnd)];
-        planName = `the server and ${k === 1 ? 'a random peer' : `${k} random peers`} from every host`;
+        plan = [...toServer, ...peerGroups.flatMap((g) => samplePeers(g, k, rnd))];
+        planName = `${who} and ${k === 1 ? 'a random peer' : `${k} random peers`}${P > 1 ? ' of its partition' : ''} from every host`;
       }
-      const groupOf = new Map<string, GroupState>();
-      for (const g of groups) for (const n of g.names) groupOf.set(n, g);
-      const attempts = o.faults === undefined ? PING_ATTEMPTS : PING_ATTEMPTS_WITH_FAULTS;
       for (const g of groups) {
         const mine = plan.filter((t) => groupOf.get(t.from.name) === g).map((t): [string, string, string] => [t.from.name, t.to, t.toName]);
         g.child.send({ t: 'ping', plan: planName, targets: mine, attempts, timeoutMs: PING_TIMEOUT_MS, windowMs: pingWindowMs(plan.length) });
@@ -527,10 +645,36 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         problems.push((err as Error).message);
       }
       o.progress.stop();
+      if (P > 1) {
+        // One host of each partition pings a host of the next one (as the in-process form does).
+        const cross: [string, string, string][] = [];
+        for (let k = 0; k < P; k++) {
+          const from = peerGroups[k]![0];
+          const to = peerGroups[(k + 1) % P]![0];
+          if (from !== undefined && to !== undefined) cross.push([from.host.name, to.address, to.host.name]);
+        }
+        // Without faults one unanswered ping proves the partition; with them a leak could hide behind a loss.
+        const isolationAttempts = o.faults === undefined ? 1 : PING_ATTEMPTS_WITH_FAULTS;
+        for (const g of groups) {
+          g.child.send({ t: 'isolate', targets: cross.filter(([from]) => groupOf.get(from) === g), attempts: isolationAttempts, timeoutMs: PING_TIMEOUT_MS });
+        }
+        o.progress.start(() => `ping across partitions: ${cross.length} pings that must go unanswered`);
+        try {
+          const parts = await within(Promise.all(groups.map((g) => g.isolated)), PING_LIMIT_MS, 'the cross-partition pings');
+          isolation = {
+            plan: 'one host of each partition to a host of the next partition (expected unanswered)', attempted: cross.length,
+            blocked: parts.reduce((n, r) => n + r.blocked, 0), leaked: parts.flatMap((r) => r.leaked),
+          };
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+        o.progress.stop();
+      }
     }
     for (const f of reach.failed) problems.push(`${f.from} cannot reach ${f.toName} (${f.to}): ${f.error}`);
+    for (const f of isolation?.leaked ?? []) problems.push(`${f.from} reached ${f.toName} (${f.to}) in another partition`);
 
-    // Stop: the groups report each host's last ACKed lease, the server closes its database.
+    // Stop: the groups report each host's last ACKed lease, the servers close the database.
     beginPhase('stop and check the lease database');
     const finals: FinalLease[] = [];
     for (const g of groups) g.child.send({ t: 'stop' });
@@ -543,19 +687,27 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     }
     let fabricStatus: DaemonStatus | undefined;
     if (fabric !== undefined) fabricStatus = await queryFabricStatus(fabricAddr!.host, fabricAddr!.port, 3000).catch(() => undefined);
-    if (server !== undefined) await readServerStats();
-    if (unreadLives > 0) problems.push(`the counters of ${unreadLives} server process(es) could not be read from ${controlPath}`);
-    await stopChild(server, 'SIGTERM');
-    server = undefined;
+    await Promise.all(servers.map(async (sv) => {
+      if (sv.child !== undefined) await readServerStats(sv);
+      if (sv.unreadLives > 0) problems.push(`the counters of ${sv.unreadLives} ${sv.name} process(es) could not be read from ${sv.controlPath}`);
+      await stopChild(sv.child, 'SIGTERM');
+      sv.child = undefined;
+    }));
 
     let leasesInDb = 0;
     const inDb = new Map<number, { state: string; clientId: string | null }>();
+    const grantedBy = new Map<string, number>();
+    const boundPerClient = new Map<string, number>();
     try {
       const store = await openLeaseStore(spec);
       try {
         for await (const l of allLeases(store)) {
           leasesInDb++;
-          inDb.set(l.address, { state: l.state, clientId: l.clientId === null ? null : formatClientId(l.clientId) });
+          const clientId = l.clientId === null ? null : formatClientId(l.clientId);
+          inDb.set(l.address, { state: l.state, clientId });
+          if (l.state !== 'bound') continue;
+          grantedBy.set(l.server, (grantedBy.get(l.server) ?? 0) + 1);
+          if (clientId !== null) boundPerClient.set(clientId, (boundPerClient.get(clientId) ?? 0) + 1);
         }
       } finally {
         await store.close();
@@ -568,12 +720,14 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       const b = byName.get(n);
       const f = finalByName.get(n);
       const address = f !== undefined ? f.address : b?.node.address ?? null;
-      if (b !== undefined) return { ...b.node, address };
+      const pkey = P > 1 && pkeyOf.has(n) ? { pkey: pkeyOf.get(n)! } : {};
+      if (b !== undefined) return { ...b.node, address, ...pkey };
       return { name: n, portGuid: '', lid: 0, hwAddress: '', mode: o.mode, mtu: 0, clientId: f?.clientId ?? '', address, timeToBoundMs: null };
     });
     const unbound = nodes.filter((n) => n.address === null);
     if (unbound.length > 0 && !problems.some((p) => p.includes('not bound'))) problems.push(`${unbound.length} host(s) not bound, first ${unbound[0]!.name}`);
     problems.push(...sharedAddressProblems(nodes));
+    const where_ = isPgSpec(spec) ? spec : 'the lease database';
     const notInDb: string[] = [];
     for (const f of finals) {
       if (f.address === null) continue;
@@ -582,7 +736,17 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         notInDb.push(`${f.address} (${f.name}: ${l === undefined ? 'no lease' : l.state !== 'bound' ? `lease ${l.state}` : `bound to ${l.clientId}`})`);
       }
     }
-    if (notInDb.length > 0) problems.push(`${notInDb.length} ACKed lease(s) are not bound to their client in ${isPgSpec(spec) ? spec : 'the lease database'}, first ${notInDb[0]}`);
+    if (notInDb.length > 0) problems.push(`${notInDb.length} ACKed lease(s) are not bound to their client in ${where_}, first ${notInDb[0]}`);
+    const twice = [...boundPerClient.values()].filter((n) => n > 1).length;
+    if (twice > 0) problems.push(`${twice} client identifier(s) hold more than one bound lease in ${where_}`);
+    if (P > 1) {
+      nodes.forEach((n, i) => {
+        const s = layout.subnets[partitionOfHost(i, P) - 1]!;
+        const want = `0x${s.pkey!.toString(16)}`;
+        if (n.pkey !== undefined && n.pkey !== want) problems.push(`${n.name}: ib0 has P_Key ${n.pkey}, not its partition's ${want}`);
+        if (n.address !== null && (parseIpv4(n.address) & 0xffff0000) >>> 0 !== s.network) problems.push(`${n.name}: ${n.address} is outside its partition's subnet ${ipv4ToString(s.network)}/16`);
+      });
+    }
     const conflicts = finals.reduce((n, f) => n + f.conflicts, 0);
     if (conflicts > 0) problems.push(`${conflicts} ARP probe(s) found the offered address in use`);
     await Promise.all(groups.map((g) => stopChild(g.child, 'SIGKILL', 5000)));
@@ -601,15 +765,35 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     beginPhase('');
 
     const spanS = firstBoundAt === undefined ? 0 : Math.max(1e-3, (lastBoundAt - goAt) / 1000);
+    const pool = layout.subnets.map((s) => `${ipv4ToString(s.poolFirst)}-${ipv4ToString(s.poolLast)}`).join(', ');
+    const serverReports: ServerReport[] = servers.map((sv, j) => {
+      const granted = grantedBy.get(sv.name) ?? 0;
+      return {
+        name: sv.name, address: ipv4ToString(serverAddressIn(layout.subnets[0]!, j)), port: o.port, leaseDb: spec, leaseDbTemporary: o.leaseDb === undefined,
+        pool,
+        // Another process: its control socket's statistic-get-all, summed over every life of it.
+        ...sv.stats,
+        // One server: hosts bound per second; several: the bound leases each granted, per second of the same span.
+        doraPerSecond: spanS === 0 ? 0 : (K === 1 ? byName.size : granted) / spanS, leasesInDb,
+        ...(P > 1 ? { interfaces: layout.subnets.map((s) => `${s.iface} ${ipv4ToString(serverAddressIn(s, j))}`) } : {}),
+        ...(K > 1 ? { leasesGranted: granted, commitsRefused: sv.stats.drops['commit-failed'] ?? 0 } : {}),
+      };
+    });
+    // Every server must have answered. Unlike the in-process form (whose replies leave after a random
+    // 0..4 ms so that no server wins every client's first-OFFER choice), this does not ask that each
+    // ACKed a lease: in real time the servers race, and one that loses a client offers that address
+    // to the next one, only to find at commit that the winner holds it (commitsRefused, and a NAK);
+    // one server can end up granting nearly every lease. The report shows each server's share.
+    if (K > 1 && o.nodes >= 2 * K) {
+      const idle = serverReports.filter((s) => (s.sent['offer'] ?? 0) === 0);
+      if (idle.length > 0) problems.push(`${idle.map((s) => s.name).join(', ')} answered no DISCOVER: not every server served`);
+    }
     const report: ClusterReport = {
       addressing: 'dhcp', mode: o.mode, nodes,
-      server: {
-        name: 'dhcpd', address: ipv4ToString(SERVER_ADDRESS), port: o.port, leaseDb: spec, leaseDbTemporary: o.leaseDb === undefined,
-        pool: `${ipv4ToString(POOL_FIRST)}-${ipv4ToString(POOL_FIRST + o.poolSize - 1)}`,
-        // Another process: its control socket's statistic-get-all, summed over every life of it.
-        ...serverStats,
-        doraPerSecond: spanS === 0 ? 0 : byName.size / spanS, leasesInDb,
-      },
+      server: serverReports[0]!,
+      ...(K > 1 ? { servers: serverReports } : {}),
+      ...(partitionsText !== undefined ? { partitions: { count: P, conf: partitionsText } } : {}),
+      ...(isolation !== undefined ? { isolation } : {}),
       processes: info, ...(capture === undefined ? {} : { capture }),
       reach: reach.attempted > 0 ? [reach] : [], phases, totals: totals(phases), problems, ok: problems.length === 0,
     };
