@@ -474,6 +474,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
     const pkeyOf = new Map<string, string>();
     let firstBoundAt: number | undefined;
     let lastBoundAt = 0;
+    let boundAt: number | undefined;
     let goAt = 0;
     let allBound!: () => void;
     const everyoneBound = new Promise<void>((resolve) => { allBound = resolve; });
@@ -515,7 +516,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
             pkeyOf.set(e.node.name, e.pkey);
             if (!byName.has(e.node.name)) {
               byName.set(e.node.name, { node: { ...e.node, clientId: e.clientId, address: e.address, timeToBoundMs: e.timeToBoundMs } });
-              if (byName.size === o.nodes) allBound();
+              if (byName.size === o.nodes) { boundAt = performance.now(); allBound(); }
             }
             break;
           }
@@ -798,6 +799,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
       reach: reach.attempted > 0 ? [reach] : [], phases, totals: totals(phases), problems, ok: problems.length === 0,
     };
     report.totals.wallMs = performance.now() - t0;
+    if (boundAt !== undefined) report.totals.boundMs = boundAt - t0;
     if (fabricStatus !== undefined) {
       let sent = 0;
       let delivered = 0;
