@@ -117,7 +117,7 @@ export async function main(argv: string[], io: ClusterIo = stdio): Promise<numbe
     .option('--dup <F>', 'fraction of packets the fabric delivers twice', fractionOption('--dup'))
     .option('--reorder <F>', 'fraction of packets the fabric holds back behind the next one', fractionOption('--reorder'))
     .option('--delay <MS>', 'fabric latency added to every packet, ms', int('--delay', 0, 10_000))
-    .option('--kill-server-every <S>', 'kill the server process with SIGKILL every S seconds and start it again (needs --fabric spawn|HOST:PORT)',
+    .option('--kill-server-every <S>', 'kill a server process with SIGKILL every S seconds (with --servers K, each in turn) and start it again (needs --fabric spawn|HOST:PORT)',
       int('--kill-server-every', 1, 3600))
     .option('--plot <file.svg>', 'draw bound hosts over time and the distribution of time-to-bound as SVG')
     .option('--pcap <file>', 'write the IPoIB packets (ARP, DHCP, ICMP) as LINKTYPE_IPOIB 242')
