@@ -77,6 +77,9 @@ interface LinkFilter {
   queued: boolean;
 }
 
+/** Frames handed to one port before its completion handler gets to run (deliver()); half IPoIB's receive ring. */
+const DELIVER_CHUNK = 128;
+
 /** An unacknowledged SET-MCAST-FILTER is sent again after this long. */
 const FILTER_RESEND_MS = 200;
 
@@ -104,7 +107,6 @@ export class UdpTransport implements Transport {
   private nextRequest: number;
   private readonly dirty: Link[] = [];
   private flushScheduled = false;
-  private rxLink: Link | undefined;
   /** The DATA-MULTI datagram being read (onSection). */
   private rxBuf: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -308,9 +310,7 @@ export class UdpTransport implements Transport {
         if (!isWireError(err)) throw err;
         return this.drop('MALFORMED', err.message);
       }
-      this.rxLink = l;
-      forEachFrame(buf, 0, this.onFrame);
-      this.rxLink = undefined;
+      this.deliver(l, buf, 0);
       return;
     }
     if (type === MessageType.DATA_MULTI) {
@@ -341,15 +341,34 @@ export class UdpTransport implements Transport {
     const l = this.bySession.get(session);
     if (l === undefined || !l.up) { this.drop('UNKNOWN_SESSION', `DATA-MULTI section for session ${session}`); return; }
     l.lastHeard = this.heardAt = Date.now();
-    this.rxLink = l;
-    forEachFrame(this.rxBuf!, at - 4, this.onFrame);
-    this.rxLink = undefined;
+    this.deliver(l, this.rxBuf!, at - 4);
   };
 
-  /** One frame of the DATA datagram being read (rxLink's). Bound once: no closure per datagram. */
-  private readonly onFrame = (f: Buffer): void => {
-    this.rxLink!.sink.packet(f, undefined);
-  };
+  /**
+   * Hands a port the frames of a validated DATA message at `at` (or of a DATA-MULTI section, at its
+   * session field less 4), DELIVER_CHUNK at a time. Between chunks every queued promise callback
+   * runs (a process.nextTick queued from a microtask runs after the microtask queue is empty), among
+   * them the host's completion handler, which reposts its receives: a DATA datagram holds up to a
+   * few hundred frames, more than a port's receive ring (IPoIB posts 256), and an HCA's driver too
+   * polls while its link keeps delivering. All of it still happens before the next datagram is read,
+   * so frames keep their order.
+   */
+  private deliver(l: Link, buf: Buffer, at: number): void {
+    const count = buf.readUInt16BE(at + HEADER_BYTES);
+    let p = at + HEADER_BYTES + 2;
+    let i = 0;
+    const step = (): void => {
+      if (!l.up || l.detached) return;
+      const end = Math.min(count, i + DELIVER_CHUNK);
+      for (; i < end; i++) {
+        const len = buf.readUInt16BE(p);
+        l.sink.packet(buf.subarray(p + 2, p + 2 + len), undefined);
+        p += 2 + len;
+      }
+      if (i < count) queueMicrotask(() => { process.nextTick(step); });
+    };
+    step();
+  }
 
   private onControl(m: ControlMessage): void {
     switch (m.type) {
