@@ -499,7 +499,8 @@ t.test('liveness is per host address: one session heard keeps every session of t
   // A host process with many ports (a cluster host group) that is busy sends DATA on some of them
   // long before it gets round to every port's KEEPALIVE: the daemon must not time the others out.
   const { FabricDaemon } = await import('../link/fabric/udp-server.js');
-  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0, keepaliveMs: 100, keepaliveTimeoutMs: 400 });
+  // A timeout of 1 s: long against this test's own 100 ms steps even on a loaded machine.
+  const d = await FabricDaemon.start({ host: '127.0.0.1', port: 0, keepaliveMs: 100, keepaliveTimeoutMs: 1000 });
   t.teardown(() => d.close());
   const raw = await rawSocket(d.address().port);
   t.teardown(() => raw.close());
@@ -510,14 +511,14 @@ t.test('liveness is per host address: one session heard keeps every session of t
   }
   const alive = (): string[] => d.status().daemon.sessions.filter((x) => x.alive).map((x) => x.hostName).sort();
   t.same(alive(), ['busy-1', 'busy-2'], 'two sessions from one socket');
-  // Only the first session speaks, for 4 timeouts' worth.
-  for (let i = 0; i < 16; i++) {
+  // Only the first session speaks, for 3 timeouts' worth.
+  for (let i = 0; i < 30; i++) {
     raw.send(encodeControl({ type: 'KEEPALIVE', session: sessions[0]! }));
     await new Promise((r) => setTimeout(r, 100));
   }
-  t.same(alive(), ['busy-1', 'busy-2'], 'the silent session is alive while its socket is heard from (1.6 s, timeout 0.4 s)');
+  t.same(alive(), ['busy-1', 'busy-2'], 'the silent session is alive while its socket is heard from (3 s, timeout 1 s)');
   // The socket goes silent: both are timed out.
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, 2500));
   t.same(alive(), [], 'with the whole socket silent, both are timed out');
 });
 
