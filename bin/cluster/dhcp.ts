@@ -37,7 +37,7 @@ import { Cluster, ib0Address, nodeNames, nodeRow } from './cluster.js';
 import { hostClient, randomSource, virtualClock, type HostClient } from './host-ports.js';
 import type { Progress } from './progress.js';
 import {
-  ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, runIsolation, runPings, samplePeers, type IsolationResult, type Peer, type PingTarget,
+  PING_ATTEMPTS_WITH_FAULTS, runIsolation, runPings, serverAndPeersPlan, type IsolationResult, type Peer, type PingTarget,
 } from './reach.js';
 import { faultCounts, totals, type ClusterReport, type NodeReport, type ServerReport, sharedAddressProblems } from './report.js';
 import { faultConfig } from './faults.js';
@@ -237,19 +237,7 @@ export async function runDhcp(o: DhcpOptions): Promise<ClusterReport> {
       groups[s.id - 1]!.push({ host: c.host, address: ipv4ToString(c.configurator.address) });
       serverTargets.push({ from: c.host, to: ipv4ToString(s.pkey === undefined ? SERVER_ADDRESS + j : serverAddressIn(s, j)), toName: layout.serverNames[j]! });
     });
-    const peerCount = groups.reduce((n, g) => n + g.length, 0);
-    const serverWord = K === 1 ? 'the server' : 'a server';
-    const within = P > 1 ? ' of its partition' : '';
-    let plan: PingTarget[];
-    let planName: string;
-    if (o.pingAll && peerCount <= ALL_PAIRS_LIMIT) {
-      plan = [...serverTargets, ...groups.flatMap((g) => allPairs(g))];
-      planName = `${serverWord} and every pair${P > 1 ? ' within a partition' : ''}`;
-    } else {
-      const k = o.pingAll ? o.pingSample : 1;
-      plan = [...serverTargets, ...groups.flatMap((g) => samplePeers(g, k, cluster.random))];
-      planName = `${serverWord} and ${k === 1 ? 'a random peer' : `${k} random peers`}${within} from every host`;
-    }
+    const { plan, name: planName } = serverAndPeersPlan(serverTargets, groups, o, K, P, cluster.random);
     const attempts = o.faults === undefined ? 1 : PING_ATTEMPTS_WITH_FAULTS;
     cluster.beginPhase('ping');
     let pinged = 0;

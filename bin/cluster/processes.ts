@@ -66,7 +66,7 @@ import { poolFits, serverAddressIn, serverLayout } from './layout.js';
 import { partitionOfHost, partitionsConf } from './partitions.js';
 import type { Progress } from './progress.js';
 import {
-  ALL_PAIRS_LIMIT, PING_ATTEMPTS_WITH_FAULTS, allPairs, pingWindowMs, samplePeers, type IsolationResult, type PeerOf, type PingTargetOf, type ReachResult,
+  PING_ATTEMPTS_WITH_FAULTS, pingWindowMs, serverAndPeersPlan, type IsolationResult, type PeerOf, type PingTargetOf, type ReachResult,
 } from './reach.js';
 import { sharedAddressProblems, totals, type ClusterReport, type NodeReport, type ProcessesReport, type ServerReport } from './report.js';
 import { zeroCounts } from './traffic.js';
@@ -626,18 +626,7 @@ export async function runProcesses(o: ProcessesOptions): Promise<ClusterReport> 
         peerGroups[s.id - 1]!.push({ host: { name: n }, address: b.node.address! });
         toServer.push({ from: { name: n }, to: ipv4ToString(serverAddressIn(s, j)), toName: layout.serverNames[j]! });
       });
-      const peerCount = peerGroups.reduce((n, g) => n + g.length, 0);
-      const who = K === 1 ? 'the server' : 'a server';
-      let plan: PingTargetOf<{ name: string }>[];
-      let planName: string;
-      if (o.pingAll && peerCount <= ALL_PAIRS_LIMIT) {
-        plan = [...toServer, ...peerGroups.flatMap((g) => allPairs(g))];
-        planName = `${who} and every pair${P > 1 ? ' within a partition' : ''}`;
-      } else {
-        const k = o.pingAll ? o.pingSample : 1;
-        plan = [...toServer, ...peerGroups.flatMap((g) => samplePeers(g, k, rnd))];
-        planName = `${who} and ${k === 1 ? 'a random peer' : `${k} random peers`}${P > 1 ? ' of its partition' : ''} from every host`;
-      }
+      const { plan, name: planName } = serverAndPeersPlan(toServer, peerGroups, o, K, P, rnd);
       for (const g of groups) {
         const mine = plan.filter((t) => groupOf.get(t.from.name) === g).map((t): [string, string, string] => [t.from.name, t.to, t.toName]);
         g.child.send({ t: 'ping', plan: planName, targets: mine, attempts, timeoutMs: PING_TIMEOUT_MS, windowMs: Math.max(pingWindowMs(plan.length), plan.length * REAL_TIME_MS_PER_PING) });

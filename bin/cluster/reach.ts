@@ -66,6 +66,25 @@ export function samplePeers<H extends { name: string }>(peers: readonly PeerOf<H
   return out;
 }
 
+/**
+ * The DHCP forms' reachability plan: every host pings a server (toServer), then peers of its own
+ * partition (peerGroups): every pair with pingAll up to ALL_PAIRS_LIMIT hosts, else pingSample
+ * random peers with pingAll, else one. `name` says which, for the report.
+ */
+export function serverAndPeersPlan<H extends { name: string }>(toServer: PingTargetOf<H>[], peerGroups: readonly (readonly PeerOf<H>[])[],
+  o: { pingAll: boolean; pingSample: number }, servers: number, partitions: number, rnd: Random): { plan: PingTargetOf<H>[]; name: string } {
+  const peerCount = peerGroups.reduce((n, g) => n + g.length, 0);
+  const who = servers === 1 ? 'the server' : 'a server';
+  if (o.pingAll && peerCount <= ALL_PAIRS_LIMIT) {
+    return { plan: [...toServer, ...peerGroups.flatMap((g) => allPairs(g))], name: `${who} and every pair${partitions > 1 ? ' within a partition' : ''}` };
+  }
+  const k = o.pingAll ? o.pingSample : 1;
+  return {
+    plan: [...toServer, ...peerGroups.flatMap((g) => samplePeers(g, k, rnd))],
+    name: `${who} and ${k === 1 ? 'a random peer' : `${k} random peers`}${partitions > 1 ? ' of its partition' : ''} from every host`,
+  };
+}
+
 export function ring(peers: readonly Peer[]): PingTarget[] {
   if (peers.length < 2) return [];
   return peers.map((p, i) => {
