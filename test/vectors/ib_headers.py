@@ -90,62 +90,67 @@ def emit(name, data):
     print(name, data.hex())
 
 
-# IPoIB payload: 4-byte encapsulation header (EtherType 0x0800 + 2 reserved, §3.2) + 17 bytes.
-ipoib_payload = bytes.fromhex('08000000') + bytes(range(0x40, 0x51))
-BCAST = dict(tclass=0, flow=0, hoplmt=0, dgid=DGID_BCAST)
+def main():
+    # IPoIB payload: 4-byte encapsulation header (EtherType 0x0800 + 2 reserved, §3.2) + 17 bytes.
+    ipoib_payload = bytes.fromhex('08000000') + bytes(range(0x40, 0x51))
+    BCAST = dict(tclass=0, flow=0, hoplmt=0, dgid=DGID_BCAST)
 
-# (a) UD SEND_ONLY to the IPv4 broadcast group, with GRH (§1.10: multicast always has a GRH).
-a, a_icrc = packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF, psn=0,
-                   qkey=0x0B1B, srcqp=0x000048, payload=ipoib_payload)
-emit('ud_bcast_grh', a)
-# (a') the same packet after hops changed every variant field: same ICRC, new VCRC.
-emit('ud_bcast_grh_variant', packet(vl=2, sl=0, dlid=0xC000, slid=0x0003,
-                                    g=dict(tclass=0xA5, flow=0x12345, hoplmt=0x40, dgid=DGID_BCAST),
-                                    opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF, resv8a=0xC0, qkey=0x0B1B,
-                                    srcqp=0x000048, payload=ipoib_payload, icrc_override=a_icrc)[0])
+    # (a) UD SEND_ONLY to the IPv4 broadcast group, with GRH (§1.10: multicast always has a GRH).
+    a, a_icrc = packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF, psn=0,
+                       qkey=0x0B1B, srcqp=0x000048, payload=ipoib_payload)
+    emit('ud_bcast_grh', a)
+    # (a') the same packet after hops changed every variant field: same ICRC, new VCRC.
+    emit('ud_bcast_grh_variant', packet(vl=2, sl=0, dlid=0xC000, slid=0x0003,
+                                        g=dict(tclass=0xA5, flow=0x12345, hoplmt=0x40, dgid=DGID_BCAST),
+                                        opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF, resv8a=0xC0, qkey=0x0B1B,
+                                        srcqp=0x000048, payload=ipoib_payload, icrc_override=a_icrc)[0])
 
-# (b) unicast UD SEND_ONLY without GRH (LNH=2), ARP-sized payload (no pad), limited-member P_Key.
-arp_payload = bytes.fromhex('08060000') + bytes(range(0x80, 0x80 + 28))
-b, b_icrc = packet(vl=0, sl=2, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001, destqp=0x000049,
-                   psn=0x000123, qkey=0x0B1B, srcqp=0x000048, payload=arp_payload)
-emit('ud_unicast', b)
-# (b') VL and Resv8a changed by a switch: same ICRC, new VCRC -> still valid.
-emit('ud_unicast_variant', packet(vl=5, sl=2, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001,
-                                  destqp=0x000049, psn=0x000123, resv8a=0x40, qkey=0x0B1B, srcqp=0x000048,
-                                  payload=arp_payload, icrc_override=b_icrc)[0])
-# (b'') SL changed (an invariant field for a local packet) with the old ICRC -> bad ICRC, good VCRC.
-emit('ud_unicast_bad_icrc', packet(vl=0, sl=3, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001,
-                                   destqp=0x000049, psn=0x000123, qkey=0x0B1B, srcqp=0x000048,
-                                   payload=arp_payload, icrc_override=b_icrc)[0])
+    # (b) unicast UD SEND_ONLY without GRH (LNH=2), ARP-sized payload (no pad), limited-member P_Key.
+    arp_payload = bytes.fromhex('08060000') + bytes(range(0x80, 0x80 + 28))
+    b, b_icrc = packet(vl=0, sl=2, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001, destqp=0x000049,
+                       psn=0x000123, qkey=0x0B1B, srcqp=0x000048, payload=arp_payload)
+    emit('ud_unicast', b)
+    # (b') VL and Resv8a changed by a switch: same ICRC, new VCRC -> still valid.
+    emit('ud_unicast_variant', packet(vl=5, sl=2, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001,
+                                      destqp=0x000049, psn=0x000123, resv8a=0x40, qkey=0x0B1B, srcqp=0x000048,
+                                      payload=arp_payload, icrc_override=b_icrc)[0])
+    # (b'') SL changed (an invariant field for a local packet) with the old ICRC -> bad ICRC, good VCRC.
+    emit('ud_unicast_bad_icrc', packet(vl=0, sl=3, dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0x8001,
+                                       destqp=0x000049, psn=0x000123, qkey=0x0B1B, srcqp=0x000048,
+                                       payload=arp_payload, icrc_override=b_icrc)[0])
 
-# (c) UD SEND_ONLY_WITH_IMMEDIATE (0x65), ImmDt 0xDEADBEEF, 6-byte payload (PadCnt 2).
-emit('ud_imm', packet(dlid=0x0007, slid=0x0003, opcode=0x65, pkey=0xFFFF, destqp=0x00004A, psn=5,
-                      qkey=0x0B1B, srcqp=0x000048, imm=0xDEADBEEF, payload=bytes.fromhex('080000000102'))[0])
+    # (c) UD SEND_ONLY_WITH_IMMEDIATE (0x65), ImmDt 0xDEADBEEF, 6-byte payload (PadCnt 2).
+    emit('ud_imm', packet(dlid=0x0007, slid=0x0003, opcode=0x65, pkey=0xFFFF, destqp=0x00004A, psn=5,
+                          qkey=0x0B1B, srcqp=0x000048, imm=0xDEADBEEF, payload=bytes.fromhex('080000000102'))[0])
 
-# (d) RC SEND_ONLY (connected mode): BTH then payload, no DETH.
-emit('rc_send_only', packet(dlid=0x0007, slid=0x0003, opcode=0x04, pkey=0xFFFF, destqp=0x00004B, psn=0x10,
-                            payload=bytes.fromhex('0800000045000014'))[0])
+    # (d) RC SEND_ONLY (connected mode): BTH then payload, no DETH.
+    emit('rc_send_only', packet(dlid=0x0007, slid=0x0003, opcode=0x04, pkey=0xFFFF, destqp=0x00004B, psn=0x10,
+                                payload=bytes.fromhex('0800000045000014'))[0])
 
-# (e) §1.2 worked example: GRH + 332-byte payload => PktLen 101, 406-byte frame with VCRC.
-big_payload = bytes.fromhex('08000000') + bytes(i & 0xFF for i in range(328))
-emit('ud_bcast_332', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF,
-                            destqp=0xFFFFFF, qkey=0x0B1B, srcqp=0x000048, payload=big_payload)[0])
+    # (e) §1.2 worked example: GRH + 332-byte payload => PktLen 101, 406-byte frame with VCRC.
+    big_payload = bytes.fromhex('08000000') + bytes(i & 0xFF for i in range(328))
+    emit('ud_bcast_332', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF,
+                                destqp=0xFFFFFF, qkey=0x0B1B, srcqp=0x000048, payload=big_payload)[0])
 
-# Hostile, each with valid CRCs so that only the named field is wrong.
-emit('bad_lver', packet(dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x49, qkey=0x0B1B,
-                        srcqp=0x48, payload=arp_payload, lver=1)[0])
-emit('bad_nxthdr', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF,
-                          qkey=0x0B1B, srcqp=0x48, payload=ipoib_payload, nxthdr=0x1C)[0])
-emit('bad_ipver', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF,
-                         qkey=0x0B1B, srcqp=0x48, payload=ipoib_payload, ipver=4)[0])
-emit('bad_tver', packet(dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x49, qkey=0x0B1B,
-                        srcqp=0x48, payload=arp_payload, tver=1)[0])
-# PadCnt 3 on an RC packet with no payload bytes at all.
-emit('bad_padcnt', packet(dlid=0x0007, slid=0x0003, opcode=0x04, pkey=0xFFFF, destqp=0x4B, payload=b'',
-                          padcnt_override=3)[0])
-# A UD opcode whose PktLen leaves no room for the DETH (LRH+BTH+ICRC only).
-emit('ud_without_deth', packet(dlid=0x0007, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x4B, payload=b'')[0])
+    # Hostile, each with valid CRCs so that only the named field is wrong.
+    emit('bad_lver', packet(dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x49, qkey=0x0B1B,
+                            srcqp=0x48, payload=arp_payload, lver=1)[0])
+    emit('bad_nxthdr', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF,
+                              qkey=0x0B1B, srcqp=0x48, payload=ipoib_payload, nxthdr=0x1C)[0])
+    emit('bad_ipver', packet(dlid=0xC000, slid=0x0003, g=BCAST, opcode=0x64, pkey=0xFFFF, destqp=0xFFFFFF,
+                             qkey=0x0B1B, srcqp=0x48, payload=ipoib_payload, ipver=4)[0])
+    emit('bad_tver', packet(dlid=0x0005, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x49, qkey=0x0B1B,
+                            srcqp=0x48, payload=arp_payload, tver=1)[0])
+    # PadCnt 3 on an RC packet with no payload bytes at all.
+    emit('bad_padcnt', packet(dlid=0x0007, slid=0x0003, opcode=0x04, pkey=0xFFFF, destqp=0x4B, payload=b'',
+                              padcnt_override=3)[0])
+    # A UD opcode whose PktLen leaves no room for the DETH (LRH+BTH+ICRC only).
+    emit('ud_without_deth', packet(dlid=0x0007, slid=0x0003, opcode=0x64, pkey=0xFFFF, destqp=0x4B, payload=b'')[0])
 
-# CRC check values over the ASCII string "123456789".
-print('check_crc32', '%08x' % zlib.crc32(b'123456789'))
-print('check_vcrc', '%04x' % vcrc16(b'123456789'))
+    # CRC check values over the ASCII string "123456789".
+    print('check_crc32', '%08x' % zlib.crc32(b'123456789'))
+    print('check_vcrc', '%04x' % vcrc16(b'123456789'))
+
+
+if __name__ == '__main__':
+    main()
